@@ -1,0 +1,193 @@
+"""ApiClient: call a Kallithea-dialect JSON-RPC server from Python.
+
+The server always answers HTTP 200 with `{"id", "result", "error"}`; anything else means we are
+not talking to the API (wrong URL, a proxy's error page, a redirect) and is reported as such
+instead of as a confusing JSON error.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from client.errors import (
+    ApiError,
+    ConnectError,
+    InvalidApiKey,
+    ProtocolError,
+    Timeout,
+    TransportError,
+)
+
+__all__ = ["API_PATH", "DEFAULT_TIMEOUT", "ApiClient", "ApiError", "api_url", "safe_url", "version"]
+
+#: Where the endpoint lives below the server's base URL (as kallithea-api assumes).
+API_PATH = "/_admin/api"
+
+#: Seconds to wait for an answer. Long, because `pull` of a big mirror runs inside the request.
+DEFAULT_TIMEOUT = 300.0
+
+#: Connecting never needs as long as answering does; fail fast on a dead host.
+CONNECT_TIMEOUT = 10.0
+
+
+def api_url(url: str) -> str:
+    """Return the endpoint URL for a base URL or an endpoint URL.
+
+    kallithea-api takes the base URL (`http://host:5000`); people also paste the endpoint
+    (`http://host:5000/_admin/api`). Both must work.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"API host must be an http:// or https:// URL, got {url!r}")
+    base = url.strip().rstrip("/")
+    if base.endswith(API_PATH):
+        return base
+    return base + API_PATH
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password in it masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def version() -> str:
+    """The installed distribution's version (the client ships inside rpcserver's)."""
+    try:
+        return metadata.version("rpcserver")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _reason(exc: BaseException) -> str:
+    """Dig the operating system's words ("Connection refused") out of requests' wrapping."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return str(exc)
+
+
+class ApiClient:
+    """One server, one API key, one HTTP session (connections are reused between calls).
+
+    `call()` returns the method's result or raises a `client.errors.ClientError` subclass.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.url = api_url(url)
+        self._shown_url = safe_url(self.url)
+        self.timeout = timeout
+        self._api_key = api_key
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = f"rpc-api/{version()} {requests.utils.default_user_agent()}"
+
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in logs and tracebacks.
+        return f"ApiClient({safe_url(self.url)!r})"
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def call(self, method: str, /, **args: Any) -> Any:
+        """Call `method` with `args` and return its result."""
+        request_id = secrets.randbelow(2**31 - 1) + 1
+        body = json.dumps(
+            {"id": request_id, "api_key": self._api_key, "method": method, "args": args}
+        )
+        answer = self._post(body.encode())
+        return self._result(answer, request_id, method)
+
+    def _post(self, body: bytes) -> requests.Response:
+        try:
+            return self._session.post(
+                self.url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
+                # A redirected POST turns into a GET without a body; say so instead.
+                allow_redirects=False,
+            )
+        except requests.ConnectTimeout as exc:
+            raise Timeout(
+                f"timed out connecting to {self._shown_url} after {min(CONNECT_TIMEOUT, self.timeout):g}s"
+            ) from exc
+        except requests.ReadTimeout as exc:
+            raise Timeout(
+                f"no answer from {self._shown_url} within {self.timeout:g}s "
+                "(the call may still complete on the server)"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ConnectError(f"cannot connect to {self._shown_url}: {_reason(exc)}") from exc
+        except requests.RequestException as exc:
+            raise TransportError(f"request to {self._shown_url} failed: {_reason(exc)}") from exc
+
+    def _result(self, response: requests.Response, request_id: int, method: str) -> Any:
+        if response.is_redirect:
+            where = response.headers.get("Location", "?")
+            raise ProtocolError(
+                f"{self._shown_url} redirects to {where}; use the final URL as the API host"
+            )
+        if response.status_code != 200:
+            raise ProtocolError(
+                f"HTTP {response.status_code} {response.reason} from {self._shown_url}: "
+                "not an API endpoint (check the API host)"
+            )
+        try:
+            answer = json.loads(response.content)
+        except ValueError as exc:
+            raise ProtocolError(
+                f"the answer from {self._shown_url} is not JSON: not an API endpoint (check the API host)"
+            ) from exc
+        if not isinstance(answer, dict) or "result" not in answer or "error" not in answer:
+            raise ProtocolError(f"the answer from {self._shown_url} is not a JSON-RPC answer")
+        error = answer["error"]
+        got_id = answer.get("id")
+        # The server reads the id only after the body: when it could not read the body (too
+        # large, say) it answers id null, and its error text is the useful part.
+        if error is not None and got_id is None:
+            raise _api_error(error, method)
+        if got_id != request_id:
+            raise ProtocolError(f"answer id {got_id!r} does not match request id {request_id}")
+        if error is not None:
+            raise _api_error(error, method)
+        return answer["result"]
+
+
+def _api_error(error: Any, method: str) -> ApiError:
+    text = error if isinstance(error, str) else json.dumps(error)
+    if text == InvalidApiKey.TEXT:
+        return InvalidApiKey(text, method)
+    return ApiError(text, method)

@@ -1,0 +1,50 @@
+"""How rpc-api prints results: `json` for machines, `pretty` for people."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from client.methods import Method
+
+PRETTY = "pretty"
+JSON = "json"
+FORMATS = (PRETTY, JSON)
+
+
+def render(result: Any, output_format: str) -> str:
+    """The result as stdout shows it.
+
+    `json` is one line of plain JSON, so `rpc-api --format json ... | jq` always works.
+    `pretty` keeps the server's key order (it puts ids and names first, which reads better than
+    kallithea-api's sorted keys), shows non-ASCII as is, and prints a text result as text.
+    """
+    if output_format == JSON:
+        return json.dumps(result)
+    if isinstance(result, str):
+        return result
+    return json.dumps(result, indent=4, ensure_ascii=False)
+
+
+def render_methods(methods: tuple[Method, ...], output_format: str) -> str:
+    """The method table for --list-methods."""
+    if output_format == JSON:
+        return json.dumps(
+            [
+                {
+                    "name": m.name,
+                    "required": list(m.required),
+                    "optional": list(m.optional),
+                    "summary": m.summary,
+                }
+                for m in methods
+            ]
+        )
+    width = max(len(m.name) for m in methods)
+    lines = []
+    for m in methods:
+        lines.append(f"{m.name:<{width}}  {m.summary}")
+        if m.signature:
+            lines.append(f"{'':<{width}}    args: {m.signature}")
+    return "\n".join(lines)
+

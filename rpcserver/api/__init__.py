@@ -1,0 +1,15 @@
+"""The API methods, one module per area; each module fills its own ``registry``."""
+
+from __future__ import annotations
+
+from ..registry import Registry
+
+
+def build_registry() -> Registry:
+    """A registry with every method of the server."""
+    from . import server, users
+
+    registry = Registry()
+    for module in (server, users):
+        registry.include(module.registry)
+    return registry

@@ -1,0 +1,93 @@
+"""Server-wide methods: test, get_server_info, get_ip."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import ipaddress
+import platform
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import KALLITHEA_API_VERSION, __version__, schemas
+from ..dispatch import CallContext
+from ..lookup import get_user
+from ..models import UserIpRule
+from ..permissions import ADMIN
+from ..registry import Registry
+
+registry = Registry()
+
+#: The libraries whose versions get_server_info reports (what an admin debugging needs).
+REPORTED_MODULES = ("werkzeug", "SQLAlchemy", "alembic", "jsonschema", "argon2-cffi",
+                    "gunicorn", "psycopg")
+
+
+@registry.method("test", schema=schemas.obj(required=("args",), args=schemas.anything()),
+                 permission=ADMIN)
+def test(ctx: CallContext, args: Any) -> Any:
+    """Echo ``args`` back: checks that the key and the server work."""
+    return args
+
+
+@registry.method("get_server_info", schema=schemas.obj(), permission=ADMIN)
+def get_server_info(ctx: CallContext) -> dict[str, Any]:
+    """Versions of the server, Python, the platform and git."""
+    git_path, git_version = _git()
+    return {
+        "modules": _modules(),
+        "py_version": sys.version,
+        "platform": platform.platform(),
+        "kallithea_version": KALLITHEA_API_VERSION,
+        "git_version": git_version,
+        "git_path": git_path,
+    }
+
+
+@functools.cache
+def _modules() -> list[list[str]]:
+    found = [["rpcserver", __version__]]
+    for name in REPORTED_MODULES:
+        try:
+            found.append([name, importlib.metadata.version(name)])
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+@functools.cache
+def _git() -> tuple[str, str]:
+    """Where git is and its version; asked once per process (it cannot change under us)."""
+    path = shutil.which("git")
+    if path is None:
+        return "", ""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
+                             check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return path, ""
+    return path, out.strip().removeprefix("git version ")
+
+
+@registry.method("get_ip", schema=schemas.obj(userid=schemas.nullable(schemas.id_or_name())),
+                 permission=ADMIN, aliases=("show_ip",))
+def get_ip(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
+    """The address the server sees the call come from, and the user's allowed addresses."""
+    user = ctx.user if userid is None else get_user(ctx.session, userid)
+    rules = ctx.session.scalars(
+        select(UserIpRule.ip_addr).where(UserIpRule.user_id == user.id).order_by(UserIpRule.id)
+    ).all()
+    return {
+        "server_ip_addr": ctx.client_ip,
+        "user_ips": [_ip_rule(rule) for rule in rules],
+    }
+
+
+def _ip_rule(rule: str) -> dict[str, Any]:
+    network = ipaddress.ip_network(rule, strict=False)
+    return {"ip_addr": rule,
+            "ip_range": [str(network.network_address), str(network.broadcast_address)]}

@@ -1,0 +1,202 @@
+"""Users: get_user(s), create_user (also RhodeCode 1.2's), update_user, delete_user."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import schemas, serialize
+from ..auth import hash_password
+from ..dispatch import CallContext
+from ..errors import ApiError
+from ..lookup import get_user as find_user
+from ..models import RepoGroup, Repository, User, UserGroup
+from ..permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, global_permissions
+from ..registry import RHODECODE, Registry
+
+log = logging.getLogger(__name__)
+registry = Registry()
+
+#: The most users one get_users call returns; page with ``offset`` beyond it.
+MAX_PAGE = 10_000
+
+_USER_FIELDS = {
+    "password": schemas.PASSWORD,
+    "firstname": schemas.string(),
+    "lastname": schemas.string(),
+    "active": schemas.boolean(),
+    "admin": schemas.boolean(),
+    "extern_type": schemas.string(),
+    "extern_name": schemas.string(),
+}
+
+
+@registry.method("get_user",
+                 schema=schemas.obj(userid=schemas.nullable(schemas.id_or_name())),
+                 permission=SelfOrAdmin("userid"))
+def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
+    """A user and its effective permissions; without ``userid``, the caller."""
+    user = ctx.user if userid is None else find_user(ctx.session, userid)
+    data = serialize.user(user)
+    data["permissions"] = {
+        "global": global_permissions(ctx, user.id, user.admin),
+        "repositories": {},
+        "repositories_groups": {},
+        "user_groups": {},
+    }
+    return data
+
+
+@registry.method("get_users",
+                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
+                                    offset=schemas.integer()),
+                 permission=ADMIN)
+def get_users(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
+    """Every user but ``default``, by id; at most ``limit`` (10,000) from ``offset``."""
+    users = ctx.session.scalars(
+        select(User).where(User.id != DEFAULT_USER_ID).order_by(User.id)
+        .limit(limit).offset(offset)
+    )
+    return [serialize.user(u) for u in users]
+
+
+@registry.method("create_user",
+                 schema=schemas.obj(required=("username", "email"), username=schemas.USERNAME,
+                                    email=schemas.EMAIL, **_USER_FIELDS),
+                 permission=ADMIN, writes=True)
+def create_user(ctx: CallContext, username: str, email: str, password: str = "",
+                firstname: str = "", lastname: str = "", active: bool = True,
+                admin: bool = False, extern_type: str = "internal",
+                extern_name: str = "") -> dict[str, Any]:
+    """Create a user; names and emails are unique regardless of case."""
+    user = add_user(ctx, username=username, email=email, password=password,
+                    firstname=firstname, lastname=lastname, active=active, admin=admin,
+                    extern_type=extern_type, extern_name=extern_name)
+    return {"msg": f"created new user `{user.username}`", "user": serialize.user(user)}
+
+
+@registry.method("create_user", dialect=RHODECODE,
+                 schema=schemas.obj(required=("username", "email"),
+                                    username=schemas.USERNAME, password=schemas.PASSWORD,
+                                    active=schemas.boolean(), admin=schemas.boolean(),
+                                    name=schemas.string(), lastname=schemas.string(),
+                                    email=schemas.EMAIL),
+                 permission=ADMIN, writes=True)
+def create_user_rhodecode(ctx: CallContext, username: str, email: str, password: str = "",
+                          active: bool = True, admin: bool = False, name: str = "",
+                          lastname: str = "") -> dict[str, Any]:
+    """RhodeCode 1.2's create_user: ``name`` is the first name; answers the new id."""
+    user = add_user(ctx, username=username, email=email, password=password, firstname=name,
+                    lastname=lastname, active=active, admin=admin)
+    return {"id": user.id, "msg": f"created new user {user.username}"}
+
+
+def add_user(ctx: CallContext, *, username: str, email: str, password: str,
+             **fields: Any) -> User:
+    session = ctx.session
+    email = email.lower()
+    _refuse_taken(ctx, username, email)
+    user = User(username=username, email=email, password_hash=hash_password(password),
+                **fields)
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        # Another request created the same name or email between our check and our insert.
+        _refuse_taken(ctx, username, email)
+        raise
+    return user
+
+
+def _refuse_taken(ctx: CallContext, username: str, email: str) -> None:
+    if _name_taken(ctx, username):
+        raise ApiError(f"user `{username}` already exist")
+    if _email_taken(ctx, email):
+        raise ApiError(f"email `{email}` already exist")
+
+
+@registry.method("update_user",
+                 schema=schemas.obj(required=("userid",), userid=schemas.id_or_name(),
+                                    username=schemas.USERNAME, email=schemas.EMAIL,
+                                    **_USER_FIELDS),
+                 permission=ADMIN, writes=True)
+def update_user(ctx: CallContext, userid: Any, username: str | None = None,
+                email: str | None = None, password: str | None = None,
+                firstname: str | None = None, lastname: str | None = None,
+                active: bool | None = None, admin: bool | None = None,
+                extern_type: str | None = None, extern_name: str | None = None) -> dict[str, Any]:
+    """Change the given fields of a user; the others stay as they are."""
+    user = find_user(ctx.session, userid)
+    if user.id == DEFAULT_USER_ID:
+        raise ApiError("editing default user is forbidden")
+    failed = ApiError(f"failed to update user `{userid}`")
+    if username is not None and username.lower() != user.username.lower() and _name_taken(
+            ctx, username):
+        log.info("update_user %s: username %s is taken", user.id, username)
+        raise failed
+    if email is not None:
+        email = email.lower()
+        if email != user.email and _email_taken(ctx, email):
+            log.info("update_user %s: email is taken", user.id)
+            raise failed
+    if (active is False or admin is False) and user.admin and _is_last_admin(ctx, user):
+        log.info("update_user %s: refusing to disable or demote the last admin", user.id)
+        raise failed
+    changes = {"username": username, "email": email, "firstname": firstname,
+               "lastname": lastname, "active": active, "admin": admin,
+               "extern_type": extern_type, "extern_name": extern_name}
+    for name, value in changes.items():
+        if value is not None:
+            setattr(user, name, value)
+    if password is not None:
+        user.password_hash = hash_password(password)
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.flush()
+    except IntegrityError:
+        log.info("update_user %s: lost a race for a unique name or email", user.id)
+        raise failed from None
+    return {"msg": f"updated user ID:{user.id} {user.username}", "user": serialize.user(user)}
+
+
+@registry.method("delete_user",
+                 schema=schemas.obj(required=("userid",), userid=schemas.id_or_name()),
+                 permission=ADMIN, writes=True)
+def delete_user(ctx: CallContext, userid: Any) -> dict[str, Any]:
+    """Delete a user who owns nothing; its keys, grants and memberships go with it."""
+    session = ctx.session
+    user = find_user(session, userid)
+    failed = ApiError(f"failed to delete user ID:{user.id} {user.username}")
+    if user.id == DEFAULT_USER_ID:
+        raise failed
+    for model, what in ((Repository, "repositories"), (RepoGroup, "repository groups"),
+                        (UserGroup, "user groups")):
+        if session.scalar(select(exists().where(model.owner_id == user.id))):
+            log.info("delete_user %s: the user still owns %s", user.id, what)
+            raise failed
+    if user.admin and _is_last_admin(ctx, user):
+        log.info("delete_user %s: refusing to delete the last admin", user.id)
+        raise failed
+    msg = f"deleted user ID:{user.id} {user.username}"
+    session.delete(user)
+    return {"msg": msg, "user": None}
+
+
+def _name_taken(ctx: CallContext, username: str) -> bool:
+    return bool(ctx.session.scalar(
+        select(exists().where(func.lower(User.username) == username.lower()))))
+
+
+def _email_taken(ctx: CallContext, email: str) -> bool:
+    return bool(ctx.session.scalar(select(exists().where(User.email == email))))
+
+
+def _is_last_admin(ctx: CallContext, user: User) -> bool:
+    others = ctx.session.scalar(
+        select(func.count()).select_from(User)
+        .where(User.admin.is_(True), User.active.is_(True), User.id != user.id))
+    return not others

@@ -1,0 +1,86 @@
+"""The WSGI application: reads bytes, hands them to the dispatcher, writes the answer.
+
+``POST``/``GET /_admin/api`` always answers HTTP 200 with a JSON envelope; other HTTP methods
+get 405 and other paths 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.wrappers import Request, Response
+
+from . import protocol
+from .config import Config
+from .db import Database
+from .dispatch import Dispatcher
+from .errors import InternalError
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+API_PATHS = frozenset({"/_admin/api", "/_admin/api/"})
+API_METHODS = ("GET", "POST")
+
+
+class ApiApp:
+    def __init__(self, config: Config, db: Database, registry: Registry) -> None:
+        self.config = config
+        self.db = db
+        self.dispatcher = Dispatcher(config, db, registry)
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            if request.path not in API_PATHS:
+                raise NotFound()
+            if request.method not in API_METHODS:
+                raise MethodNotAllowed(valid_methods=API_METHODS)
+        except HTTPException as exc:
+            return exc(environ, start_response)
+        return self.api_response(request)(environ, start_response)
+
+    def api_response(self, request: Request) -> Response:
+        length = request.content_length
+        if length is None:
+            answer = protocol.answer(None, None, "No Content-Length in request")
+        elif length == 0:
+            answer = protocol.answer(None, None, "Content-Length is 0")
+        elif length > self.config.max_body_bytes:
+            answer = protocol.answer(None, None, "Request body too large")
+        else:
+            body = request.get_data(cache=False)
+            answer = self.dispatcher.handle(body, request.remote_addr)
+        return Response(_encode(answer), status=200, mimetype="application/json")
+
+
+def _encode(answer: dict[str, Any]) -> bytes:
+    try:
+        return protocol.encode(answer)
+    except (TypeError, ValueError):
+        log.exception("could not encode the answer to JSON")
+        fallback = protocol.answer(answer.get("id"), None, InternalError.text,
+                                   has_id="id" in answer)
+        return json.dumps(fallback).encode()
+
+
+def create_app(config: Config | None = None, registry: Registry | None = None,
+               db: Database | None = None) -> ApiApp:
+    """Build the WSGI app; every part can be passed in (tests pass their own registry)."""
+    if config is None:
+        config = Config.load()
+    if registry is None:
+        from .api import build_registry
+
+        registry = build_registry()
+    if db is None:
+        db = Database.connect(config.database_url)
+    return ApiApp(config, db, registry)

@@ -1,0 +1,129 @@
+"""API keys and passwords.
+
+An API key is ``rpck_`` followed by 43 URL-safe characters from ``secrets`` (256 bits); the
+prefix lets secret scanners and people recognise one. Only its SHA-256 digest is stored, so a
+stolen database holds no usable key. A SHA-256 (not a slow hash) is right here: the key has
+full entropy, and the lookup is one indexed query per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import InvalidApiKey
+from .models import ApiKey, User, UserIpRule, utcnow
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "rpck_"
+KEY_LENGTH = len(KEY_PREFIX) + 43
+DEFAULT_USER_ID = 1
+#: Touch ``last_used_on`` at most this often, so reads stay reads.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+# OWASP's first recommended argon2id setting (19 MiB, 2 iterations, 1 lane).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def is_key_shaped(key: object) -> bool:
+    return (isinstance(key, str) and len(key) == KEY_LENGTH and key.startswith(KEY_PREFIX)
+            and key.isascii())
+
+
+def issue_api_key(session: Session, user: User, *, description: str = "",
+                  expires_on: dt.datetime | None = None) -> tuple[str, ApiKey]:
+    """Create a key for ``user``; the plaintext is returned here and never again."""
+    key = new_api_key()
+    row = ApiKey(user=user, digest=key_digest(key), suffix=key[-4:], description=description,
+                 expires_on=expires_on)
+    session.add(row)
+    session.flush()
+    return key, row
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user of one request."""
+
+    user: User
+    key: ApiKey
+
+
+def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:
+    """Find the active user behind ``api_key``; every failure is the same ``InvalidApiKey``."""
+    if not is_key_shaped(api_key):
+        raise InvalidApiKey("malformed key")
+    assert isinstance(api_key, str)
+    digest = key_digest(api_key)
+    row = session.execute(
+        select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.digest == digest)
+    ).first()
+    if row is None:
+        raise InvalidApiKey("unknown key")
+    key, user = row
+    # The index found the row; compare anyway in constant time, as a second line of defence.
+    if not hmac.compare_digest(key.digest, digest):
+        raise InvalidApiKey("digest mismatch")
+    if key.revoked_on is not None:
+        raise InvalidApiKey(f"revoked key id {key.id} of user id {user.id}")
+    now = utcnow()
+    if key.expires_on is not None and key.expires_on <= now:
+        raise InvalidApiKey(f"expired key id {key.id} of user id {user.id}")
+    if not user.active or user.id == DEFAULT_USER_ID:
+        raise InvalidApiKey(f"inactive user id {user.id}")
+    if not ip_allowed(session, user.id, client_ip):
+        raise InvalidApiKey(f"address {client_ip} not allowed for user id {user.id}")
+    return Caller(user=user, key=key)
+
+
+def ip_allowed(session: Session, user_id: int, client_ip: str | None) -> bool:
+    """No rule for the user and none for ``default`` (the global list) means any address."""
+    rules = session.scalars(
+        select(UserIpRule.ip_addr).where(UserIpRule.user_id.in_((user_id, DEFAULT_USER_ID)))
+    ).all()
+    if not rules:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(rule, strict=False) for rule in rules)
+
+
+def needs_touch(key: ApiKey) -> bool:
+    return key.last_used_on is None or utcnow() - key.last_used_on >= LAST_USED_RESOLUTION
+
+
+def hash_password(password: str) -> str | None:
+    """argon2id hash; an empty password means "cannot log in with a password"."""
+    return _hasher.hash(password) if password else None
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash or not password:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,77 @@
+"""A new instance: its config file, its database schema, ``default`` (id 1) and the first
+admin (id 2), as API.md §3 requires."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tomli_w
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import migrations
+from .auth import issue_api_key
+from .config import CONFIG_FILE_NAME, Config
+from .db import Database
+from .models import GlobalPermission, User
+from .permissions import DEFAULT_GLOBAL_PERMISSIONS, DEFAULT_USER_ID
+
+
+class AlreadyInitialised(Exception):
+    pass
+
+
+def write_config(directory: Path) -> Path:
+    """Write a config file with relative paths, so the directory can be moved."""
+    path = directory / CONFIG_FILE_NAME
+    if path.exists():
+        raise AlreadyInitialised(f"{path} already exists")
+    values = Config().file_values()
+    values.update(database_url="sqlite:///rpcserver.db", repos_root="repos")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text("# rpcserver configuration; RPCSERVER_<NAME> environment variables "
+                    "override these.\n" + tomli_w.dumps(values))
+    return path
+
+
+def seed_default_user(session: Session) -> User:
+    """``default`` carries the permissions every user gets; it can never log in."""
+    user = session.get(User, DEFAULT_USER_ID)
+    if user is not None:
+        return user
+    # No explicit id: PostgreSQL's sequence would not advance past it. A fresh table gives 1.
+    user = User(username="default", email="anonymous@localhost", firstname="Anonymous",
+                lastname="User", active=True, admin=False)
+    session.add(user)
+    session.flush()
+    if user.id != DEFAULT_USER_ID:
+        raise AlreadyInitialised("the users table is not empty but has no `default` user")
+    session.add_all(GlobalPermission(user_id=user.id, name=name)
+                    for name in DEFAULT_GLOBAL_PERMISSIONS)
+    return user
+
+
+def create_first_admin(session: Session, username: str, email: str) -> str:
+    """Create the first admin and return its API key (shown once)."""
+    if session.scalar(select(User).where(User.admin.is_(True))) is not None:
+        raise AlreadyInitialised("the database already has an admin; use "
+                                 "`rpcserver create-api-key` for a new key")
+    admin = User(username=username, email=email.lower(), firstname="Admin", lastname="",
+                 active=True, admin=True)
+    session.add(admin)
+    session.flush()
+    key, _row = issue_api_key(session, admin, description="created by rpcserver init")
+    return key
+
+
+def init_database(config: Config, admin_username: str, admin_email: str) -> str:
+    """Create or upgrade the schema, seed the built-in users; returns the admin's key."""
+    Path(config.repos_root).mkdir(parents=True, exist_ok=True)
+    db = Database.connect(config.database_url)
+    try:
+        migrations.upgrade(db.engine)
+        with db.transaction(write=True) as session:
+            seed_default_user(session)
+            return create_first_admin(session, admin_username, admin_email)
+    finally:
+        db.dispose()

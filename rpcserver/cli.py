@@ -1,0 +1,222 @@
+"""``rpcserver``: the admin command. It only parses options and calls the server's modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import bootstrap, migrations
+from .auth import issue_api_key
+from .config import Config, ConfigError
+from .db import Database
+from .models import ApiKey, User, utcnow
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="Config file (default: $RPCSERVER_CONFIG, else built-in defaults).")
+
+
+def _load(ctx: click.Context, config_path: str | None) -> Config:
+    path = config_path or ctx.find_root().params.get("config_path")
+    try:
+        return Config.load(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.version_option(package_name="rpcserver")
+def main(config_path: str | None) -> None:
+    """Run and administer an rpcserver instance."""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--admin-username", default="admin", show_default=True)
+@click.option("--admin-email", default="admin@localhost", show_default=True)
+@config_option
+@click.pass_context
+def init(ctx: click.Context, directory: Path, admin_username: str, admin_email: str,
+         config_path: str | None) -> None:
+    """Create an instance in DIRECTORY: config file, database, repository root and the first
+    admin, whose API key is printed once."""
+    try:
+        path = bootstrap.write_config(directory)
+    except bootstrap.AlreadyInitialised as exc:
+        raise click.ClickException(f"{exc}; nothing changed") from None
+    config = _load(ctx, str(path))
+    try:
+        key = bootstrap.init_database(config, admin_username, admin_email)
+    except bootstrap.AlreadyInitialised as exc:
+        path.unlink()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Initialised {directory} (config: {path}).", err=True)
+    click.echo(f"Admin user `{admin_username}` API key (shown only this once):", err=True)
+    click.echo(key)
+    _print_example(config, key)
+
+
+def _print_example(config: Config, key: str) -> None:
+    host = config.bind
+    click.echo("\nTry it:", err=True)
+    click.echo(f"  curl -s http://{host}/_admin/api -d "
+               f"'{{\"id\": 1, \"api_key\": \"{key}\", \"method\": \"get_user\", "
+               f"\"args\": {{}}}}'\n", err=True)
+
+
+@main.command()
+@click.option("--bind", default=None, help="HOST:PORT (default from config: 127.0.0.1:5000).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default from config).")
+@click.option("--reload", is_flag=True, help="Development server that reloads on changes.")
+@click.option("--access-log", is_flag=True, help="Log every request to stderr.")
+@config_option
+@click.pass_context
+def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: bool,
+          access_log: bool, config_path: str | None) -> None:
+    """Serve the API (gunicorn, several workers)."""
+    config = _load(ctx, config_path)
+    _require_current_schema(config)
+    bind = bind or config.bind
+    from .serve import run_development, run_gunicorn
+
+    if reload:
+        run_development(config, bind)
+    else:
+        run_gunicorn(config, bind, workers or config.workers, access_log=access_log)
+
+
+def _require_current_schema(config: Config) -> None:
+    db = Database.connect(config.database_url)
+    try:
+        current = migrations.current_revision(db.engine)
+    finally:
+        db.dispose()
+    if current != migrations.head_revision():
+        raise click.ClickException(
+            f"the database schema is at {current or 'nothing'}, not "
+            f"{migrations.head_revision()}: run `rpcserver db upgrade` (or `rpcserver init`)")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@config_option
+@click.pass_context
+def upgrade(ctx: click.Context, config_path: str | None) -> None:
+    """Create or upgrade the schema to the newest version."""
+    config = _load(ctx, config_path)
+    database = Database.connect(config.database_url)
+    try:
+        migrations.upgrade(database.engine)
+        with database.transaction(write=True) as session:
+            bootstrap.seed_default_user(session)
+    finally:
+        database.dispose()
+    click.echo(f"database schema at {migrations.head_revision()}", err=True)
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Prompted for when --password-prompt is given.")
+@click.option("--password-prompt", is_flag=True, help="Ask for the password on the terminal.")
+@click.option("--admin", is_flag=True, help="Make the user a global admin.")
+@config_option
+@click.pass_context
+def create_user(ctx: click.Context, username: str, email: str, password: str | None,
+                password_prompt: bool, admin: bool, config_path: str | None) -> None:
+    """Create a user (the same rules as the create_user API method)."""
+    if password_prompt:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    args: dict[str, Any] = {"username": username, "email": email, "admin": admin}
+    if password:
+        args["password"] = password
+    result = _call_as_admin(_load(ctx, config_path), "create_user", args)
+    click.echo(result["msg"], err=True)
+    click.echo(result["user"]["user_id"])
+
+
+def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
+    """Run an API method in-process as the first active admin, with all of its checks."""
+    from .api import build_registry
+    from .dispatch import CallContext
+    from .errors import ApiError
+
+    registry = build_registry()
+    found = registry.lookup(method)
+    assert found is not None
+    database = Database.connect(config.database_url)
+    try:
+        with database.transaction(write=True) as session:
+            admin = _first_admin(session)
+            ctx = CallContext(session=session, user=admin, config=config, client_ip=None,
+                              registry=registry)
+            try:
+                found.check_args(args)
+                return found.handler(ctx, **args)
+            except ApiError as exc:
+                raise click.ClickException(exc.text) from None
+    finally:
+        database.dispose()
+
+
+def _first_admin(session: Any) -> User:
+    from sqlalchemy import select
+
+    admin = session.scalar(select(User).where(User.admin.is_(True), User.active.is_(True))
+                           .order_by(User.id))
+    if admin is None:
+        raise click.ClickException("no active admin: run `rpcserver init` first")
+    return admin
+
+
+@main.command("create-api-key")
+@click.argument("username")
+@click.option("--description", default="", help="Shown in key listings; never secret.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+@click.option("--rotate", is_flag=True,
+              help="Revoke this user's earlier keys with the same description.")
+@click.option("--with-example", is_flag=True, help="Also print a curl example on stderr.")
+@config_option
+@click.pass_context
+def create_api_key(ctx: click.Context, username: str, description: str,
+                   expires_in_days: int | None, rotate: bool, with_example: bool,
+                   config_path: str | None) -> None:
+    """Create an API key for USERNAME and print only the key on stdout."""
+    from sqlalchemy import select, update
+
+    config = _load(ctx, config_path)
+    expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    database = Database.connect(config.database_url)
+    try:
+        with database.transaction(write=True) as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or user.id == bootstrap.DEFAULT_USER_ID:
+                raise click.ClickException(f"user `{username}` does not exist")
+            if rotate:
+                session.execute(update(ApiKey).where(
+                    ApiKey.user_id == user.id, ApiKey.description == description,
+                    ApiKey.revoked_on.is_(None)).values(revoked_on=utcnow()))
+            key, _row = issue_api_key(session, user, description=description,
+                                      expires_on=expires)
+    finally:
+        database.dispose()
+    if with_example:
+        click.echo(f"API key for `{username}`:", err=True)
+    click.echo(key)
+    if with_example:
+        _print_example(config, key)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,131 @@
+"""One frozen configuration, built from a TOML file and ``RPCSERVER_*`` environment variables.
+
+Precedence: environment variable > config file > default. Relative paths in the file are taken
+relative to the file's directory, so an instance directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "RPCSERVER_"
+CONFIG_FILE_NAME = "rpcserver.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    database_url: str = "sqlite:///rpcserver.db"
+    repos_root: str = "repos"
+    bind: str = "127.0.0.1:5000"
+    workers: int = 2
+    #: Threads per worker: a slow client or a long pull holds a thread, not a whole worker.
+    threads: int = 4
+    max_body_bytes: int = 1024 * 1024
+    git_timeout: int = 300
+    log_level: str = "INFO"
+    clone_uri_allow_private_hosts: bool = False
+    clone_uri_allow_local_paths: bool = False
+    #: Where this config was read from (None: defaults and environment only).
+    path: str | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None,
+             env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        if path is None:
+            path = env.get(ENV_PREFIX + "CONFIG") or None
+        values: dict[str, Any] = {}
+        base = Path.cwd()
+        if path is not None:
+            file = Path(path).resolve()
+            try:
+                with file.open("rb") as fh:
+                    values = tomllib.load(fh)
+            except FileNotFoundError:
+                raise ConfigError(f"config file {file} does not exist") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+            base = file.parent
+            unknown = set(values) - _settings()
+            if unknown:
+                raise ConfigError(f"unknown setting(s) in {file}: {', '.join(sorted(unknown))}")
+            values = {k: _check_type(k, v) for k, v in values.items()}
+        for name in _settings():
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = _from_env(name, raw)
+        config = cls(**values, path=str(Path(path).resolve()) if path is not None else None)
+        return config._resolved(base)
+
+    def _resolved(self, base: Path) -> Config:
+        """Make relative paths absolute against ``base`` and check value ranges."""
+        repos_root = str((base / self.repos_root).resolve())
+        db = self.database_url
+        prefix = "sqlite:///"
+        if db.startswith(prefix) and db != prefix + ":memory:" and not db.startswith(prefix + "/"):
+            db = prefix + str((base / db[len(prefix):]).resolve())
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        if self.threads < 1:
+            raise ConfigError("threads must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max_body_bytes must be at least 1024")
+        if self.git_timeout < 1:
+            raise ConfigError("git_timeout must be at least 1 second")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"log_level {self.log_level!r} is not a logging level")
+        return dataclasses.replace(self, repos_root=repos_root, database_url=db,
+                                   log_level=self.log_level.upper())
+
+    def file_values(self) -> dict[str, Any]:
+        """The settings as written to a config file by ``rpcserver init``."""
+        data = dataclasses.asdict(self)
+        data.pop("path")
+        return data
+
+
+def _fields() -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(Config) if f.name != "path"}
+
+
+def _settings() -> set[str]:
+    return set(_fields())
+
+
+def _type_of(name: str) -> type:
+    default = _fields()[name].default
+    return type(default)
+
+
+def _check_type(name: str, value: Any) -> Any:
+    wanted = _type_of(name)
+    if wanted is int and isinstance(value, bool) or not isinstance(value, wanted):
+        raise ConfigError(f"setting {name} must be a {wanted.__name__}, not {value!r}")
+    return value
+
+
+def _from_env(name: str, raw: str) -> Any:
+    wanted = _type_of(name)
+    var = ENV_PREFIX + name.upper()
+    if wanted is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{var} must be true or false, not {raw!r}")
+    if wanted is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{var} must be a whole number, not {raw!r}") from None
+    return raw

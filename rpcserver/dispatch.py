@@ -1,0 +1,112 @@
+"""The pure core: ``Dispatcher.handle(body) -> answer dict``, which never raises.
+
+It runs API.md §1's checks in order, then the method inside one transaction that commits on
+success and rolls back on any error, so a failed call changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from . import protocol
+from .auth import authenticate, needs_touch
+from .config import Config
+from .db import Database
+from .errors import ApiError, InternalError, InvalidApiKey, MethodNotAllowed, NoSuchMethod
+from .models import ApiKey, User, utcnow
+from .protocol import ProtocolError
+from .registry import KALLITHEA, RHODECODE, Method, Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallContext:
+    """What a handler may use: the transaction's session, the caller, the server's settings."""
+
+    session: Session
+    user: User
+    config: Config
+    client_ip: str | None
+    registry: Registry
+
+
+class Dispatcher:
+    def __init__(self, config: Config, db: Database, registry: Registry) -> None:
+        self.config = config
+        self.db = db
+        self.registry = registry
+
+    def handle(self, body: bytes, client_ip: str | None = None) -> dict[str, Any]:
+        try:
+            envelope = protocol.decode(body)
+        except ProtocolError as exc:
+            return protocol.answer(exc.id, None, exc.text, has_id=exc.has_id)
+        try:
+            result = self._call(envelope, client_ip)
+        except ApiError as exc:
+            return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
+        except Exception:
+            log.exception("internal error in method %s", _loggable(envelope.method))
+            return protocol.answer(envelope.id, None, InternalError.text,
+                                   has_id=envelope.has_id)
+        return protocol.answer(envelope.id, result, None, has_id=envelope.has_id)
+
+    def _find(self, envelope: protocol.Envelope) -> Method | None:
+        name = envelope.method
+        if not isinstance(name, str) or name.startswith("_"):
+            return None
+        return self.registry.lookup(name, dialect=KALLITHEA if envelope.has_id else RHODECODE)
+
+    def _call(self, envelope: protocol.Envelope, client_ip: str | None) -> Any:
+        method = self._find(envelope)
+        started = time.perf_counter()
+        key_id: int | None = None
+        try:
+            with self.db.transaction(write=method is not None and method.writes) as session:
+                try:
+                    caller = authenticate(session, envelope.api_key, client_ip)
+                except InvalidApiKey as exc:
+                    log.warning("refused API call from %s: %s", client_ip, exc.reason)
+                    raise
+                if needs_touch(caller.key):
+                    key_id = caller.key.id
+                name = envelope.method
+                if not isinstance(name, str):
+                    raise ApiError("Incorrect JSON query: 'method' must be a string")
+                if name.startswith("_"):
+                    raise MethodNotAllowed()
+                if method is None:
+                    raise NoSuchMethod(name)
+                method.check_args(envelope.args)
+                ctx = CallContext(session=session, user=caller.user, config=self.config,
+                                  client_ip=client_ip, registry=self.registry)
+                method.permission.check(ctx, envelope.args)
+                result = method.handler(ctx, **envelope.args)
+                session.flush()
+                log.debug("%s by user id %s in %.1f ms", name, caller.user.id,
+                          (time.perf_counter() - started) * 1000)
+                return result
+        finally:
+            if key_id is not None:
+                self._touch_key(key_id)
+
+    def _touch_key(self, key_id: int) -> None:
+        """Record that a key was used; a separate write so that read calls stay reads."""
+        try:
+            with self.db.transaction(write=True) as session:
+                session.execute(update(ApiKey).where(ApiKey.id == key_id)
+                                .values(last_used_on=utcnow()))
+        except Exception:
+            log.exception("could not record the use of API key id %s", key_id)
+
+
+def _loggable(name: Any) -> str:
+    text = name if isinstance(name, str) else type(name).__name__
+    return repr(text[:100])

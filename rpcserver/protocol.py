@@ -1,0 +1,95 @@
+"""The Kallithea JSON-RPC envelope: bytes in, ``Envelope`` out; an answer dict out, bytes back.
+
+Only the envelope's own shape is checked here (API.md §1 rows 4-7b); authentication and
+everything after it belong to the dispatcher, because the order of checks is part of the
+contract.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidRequest
+
+REQUIRED_KEYS = ("api_key", "method", "args")
+
+
+class ProtocolError(InvalidRequest):
+    """An envelope error, with the id the answer must carry."""
+
+    def __init__(self, text: str, *, id: Any = None, has_id: bool = True) -> None:
+        super().__init__(text)
+        self.id = id
+        self.has_id = has_id
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: Any
+    #: False for a RhodeCode 1.2 request: no ``id`` (and no ``jsonrpc``) member, and an answer
+    #: without ``id``.
+    has_id: bool
+    api_key: Any
+    method: Any
+    args: dict[str, Any]
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse strict JSON; the error message never contains the body (it may hold a key)."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"JSON parse error ERR:body is not UTF-8 ({exc.reason} at byte "
+                            f"{exc.start})") from None
+    except RecursionError:
+        raise ProtocolError("JSON parse error ERR:nesting too deep") from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise ProtocolError(f"JSON parse error ERR:{exc}") from None
+
+
+def decode(body: bytes) -> Envelope:
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise ProtocolError("Incorrect JSON query: body must be a JSON object")
+    has_id = "id" in data or "jsonrpc" in data
+    id_ = data.get("id")
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            answer_id = None if key == "api_key" else id_
+            raise ProtocolError(f"Incorrect JSON query missing '{key}'", id=answer_id,
+                                has_id=has_id)
+    args = data["args"]
+    if args is None:
+        args = {}
+    elif not isinstance(args, dict):
+        raise ProtocolError("Incorrect JSON query: 'args' must be an object", id=id_,
+                            has_id=has_id)
+    return Envelope(id=id_, has_id=has_id, api_key=data["api_key"], method=data["method"],
+                    args=args)
+
+
+def answer(id: Any, result: Any, error: str | None, *, has_id: bool = True) -> dict[str, Any]:
+    """The answer dict, keys in wire order; exactly one of result/error is meaningful."""
+    if has_id:
+        return {"id": id, "result": result, "error": error}
+    return {"result": result, "error": error}
+
+
+def encode(response: dict[str, Any]) -> bytes:
+    # ensure_ascii: non-ASCII is escaped (\u00ef), as Kallithea answers.
+    return json.dumps(response).encode("ascii")

@@ -1,0 +1,69 @@
+"""JSON Schema building blocks for method arguments.
+
+Every bound is explicit: strings have a maximum length and lists a maximum size, so no request
+can make the server store or loop over something unbounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+#: Largest id we accept; beyond it the databases' integer columns overflow.
+MAX_ID = 2**31 - 1
+NAME_MAX = 255
+TEXT_MAX = 10_000
+
+
+def obj(*, required: tuple[str, ...] = (), **properties: Schema) -> Schema:
+    """An args object; the order of ``properties`` is the method's parameter order."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+def string(max_length: int = NAME_MAX, *, min_length: int = 0, **extra: Any) -> Schema:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length, **extra}
+
+
+def text(max_length: int = TEXT_MAX) -> Schema:
+    return string(max_length)
+
+
+def boolean() -> Schema:
+    return {"type": "boolean"}
+
+
+def integer(minimum: int = 0, maximum: int = MAX_ID) -> Schema:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def one_of_values(*values: str) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def id_or_name(max_length: int = NAME_MAX) -> Schema:
+    """An object reference: an integer id, or a name (a digit-only string is an id)."""
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            {"type": "string", "minLength": 1, "maxLength": max_length},
+        ],
+    }
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [{"type": "null"}, schema]}
+
+
+def anything() -> Schema:
+    return {}
+
+
+USERNAME = string(NAME_MAX, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+EMAIL = string(NAME_MAX, min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+PASSWORD = string(1024)

@@ -1,0 +1,67 @@
+"""Running the app: gunicorn for production, werkzeug's reloader for development."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Config
+
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(config: Config) -> None:
+    logging.basicConfig(level=config.log_level, format=LOG_FORMAT)
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """Each worker builds its own app, so no database connection crosses a fork."""
+
+    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+        self.config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings:  # newer settings are skipped on older gunicorn
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .app import create_app
+
+        configure_logging(self.config)
+        return create_app(self.config)
+
+
+def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = False) -> None:
+    options: dict[str, Any] = {
+        "bind": bind,
+        "workers": workers,
+        "threads": config.threads,
+        "worker_class": "gthread" if config.threads > 1 else "sync",
+        # A pull may run as long as git's timeout; the worker must outlive it.
+        "timeout": config.git_timeout + 30,
+        "graceful_timeout": 10,
+        "loglevel": config.log_level.lower(),
+        "errorlog": "-",
+        "accesslog": "-" if access_log else None,
+        "proc_name": "rpcserver",
+        # gunicorn >= 24 opens a control socket at one fixed path per user; several servers
+        # on one machine (tests, benchmarks) would fight over it, and we have no use for it.
+        "control_socket_disable": True,
+    }
+    GunicornServer(config, options).run()
+
+
+def run_development(config: Config, bind: str) -> None:
+    from werkzeug.serving import run_simple
+
+    from .app import create_app
+
+    configure_logging(config)
+    host, _, port = bind.rpartition(":")
+    run_simple(host or "127.0.0.1", int(port), create_app(config), use_reloader=True,
+               threaded=True)
