@@ -105,7 +105,9 @@ class ApiClient:
         self.timeout = timeout
         self._api_key = api_key
         self._session = session or requests.Session()
-        self._session.headers["User-Agent"] = f"rpc-api/{version()} {requests.utils.default_user_agent()}"
+        self._session.headers["User-Agent"] = (
+            f"rpc-api/{version()} {requests.utils.default_user_agent()}"
+        )
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -141,9 +143,8 @@ class ApiClient:
                 allow_redirects=False,
             )
         except requests.ConnectTimeout as exc:
-            raise Timeout(
-                f"timed out connecting to {self._shown_url} after {min(CONNECT_TIMEOUT, self.timeout):g}s"
-            ) from exc
+            connect = min(CONNECT_TIMEOUT, self.timeout)
+            raise Timeout(f"timed out connecting to {self._shown_url} after {connect:g}s") from exc
         except requests.ReadTimeout as exc:
             raise Timeout(
                 f"no answer from {self._shown_url} within {self.timeout:g}s "
@@ -169,7 +170,8 @@ class ApiClient:
             answer = json.loads(response.content)
         except ValueError as exc:
             raise ProtocolError(
-                f"the answer from {self._shown_url} is not JSON: not an API endpoint (check the API host)"
+                f"the answer from {self._shown_url} is not JSON: "
+                "not an API endpoint (check the API host)"
             ) from exc
         if not isinstance(answer, dict) or "result" not in answer or "error" not in answer:
             raise ProtocolError(f"the answer from {self._shown_url} is not a JSON-RPC answer")

@@ -6,6 +6,7 @@ the saved settings are `client.config`, the argument syntax is `client.args`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -41,7 +42,9 @@ Exit codes: 0 success, 1 the server answered an error, 2 usage error,
 def _complete_method(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    return [CompletionItem(m.name, help=m.summary) for m in METHODS if m.name.startswith(incomplete)]
+    return [
+        CompletionItem(m.name, help=m.summary) for m in METHODS if m.name.startswith(incomplete)
+    ]
 
 
 def _complete_args(
@@ -139,7 +142,9 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     help="Show the version and exit.",
 )
 @click.argument("method", required=False, shell_complete=_complete_method)
-@click.argument("args", nargs=-1, metavar="[key:value | key:=json]...", shell_complete=_complete_args)
+@click.argument(
+    "args", nargs=-1, metavar="[key:value | key:=json]...", shell_complete=_complete_args
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -196,7 +201,7 @@ def main(
 def _call(ctx: click.Context, client: ApiClient, method: str, call_args: dict[str, Any]) -> Any:
     """The result, or exit with the code that says what went wrong."""
     try:
-        with Progress(click.get_text_stream("stderr"), f"waiting for {method}"):
+        with Progress(sys.stderr, f"waiting for {method}"):
             return client.call(method, **call_args)
     except InvalidApiKey as exc:
         _fail(ctx, ExitCode.INVALID_API_KEY, f"ERROR: {exc.message}")

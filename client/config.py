@@ -8,7 +8,8 @@ shape, so both tools share it::
 Profiles live under one extra key that kallithea-api ignores, so the legacy top level stays
 the default profile and old tools keep working::
 
-    {"apikey": "...", "apihost": "...", "profiles": {"staging": {"apikey": "...", "apihost": "..."}}}
+    {"apikey": "...", "apihost": "...",
+     "profiles": {"staging": {"apikey": "...", "apihost": "..."}}}
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def read_profile(data: dict[str, Any], path: Path, profile: str | None) -> Saved
         entry = profiles[profile]
         if not isinstance(entry, dict):
             raise ConfigError(f"profile {profile!r} in {path} must be a JSON object")
-    return Saved(_text(entry.get("apihost"), "apihost", path), _text(entry.get("apikey"), "apikey", path))
+    return Saved(
+        _text(entry.get("apihost"), "apihost", path), _text(entry.get("apikey"), "apikey", path)
+    )
 
 
 def _text(value: Any, key: str, path: Path) -> str | None:

@@ -47,4 +47,3 @@ def render_methods(methods: tuple[Method, ...], output_format: str) -> str:
         if m.signature:
             lines.append(f"{'':<{width}}    args: {m.signature}")
     return "\n".join(lines)
-
