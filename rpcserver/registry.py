@@ -182,6 +182,8 @@ def _reason(error: ValidationError) -> str:
         return f"must have at most {error.validator_value} items"
     if kind == "pattern":
         return "contains characters that are not allowed"
+    if kind == "not" and schema.get("not") == {"type": "null"}:
+        return "must not be null"
     if kind == "format":
         return f"is not a valid {error.validator_value}"
     return "is not valid"

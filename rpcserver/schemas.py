@@ -60,8 +60,9 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [{"type": "null"}, schema]}
 
 
-def anything() -> Schema:
-    return {}
+def not_null() -> Schema:
+    """Any JSON value but null (an answer's result must never be null)."""
+    return {"not": {"type": "null"}}
 
 
 USERNAME = string(NAME_MAX, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")

@@ -27,7 +27,7 @@ REPORTED_MODULES = ("werkzeug", "SQLAlchemy", "alembic", "jsonschema", "argon2-c
                     "gunicorn", "psycopg")
 
 
-@registry.method("test", schema=schemas.obj(required=("args",), args=schemas.anything()),
+@registry.method("test", schema=schemas.obj(required=("args",), args=schemas.not_null()),
                  permission=ADMIN)
 def test(ctx: CallContext, args: Any) -> Any:
     """Echo ``args`` back: checks that the key and the server work."""

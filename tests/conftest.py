@@ -1,0 +1,119 @@
+"""Fixtures shared by every test layer.
+
+``db`` gives each test an empty database holding only ``default`` (id 1) and ``admin`` (id 2,
+key ``admin_key``), on SQLite, or on PostgreSQL when RPCSERVER_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from rpcserver import migrations
+from rpcserver.api import build_registry
+from rpcserver.app import ApiApp, create_app
+from rpcserver.bootstrap import create_first_admin, seed_default_user
+from rpcserver.config import Config
+from rpcserver.db import Database
+from rpcserver.registry import Registry
+from tests.databases import reset, scratch_database
+from tests.server_process import ServerProcess
+
+Rpc = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with scratch_database(tmp_path_factory.mktemp("db"), "api") as url:
+        db = Database.connect(url)
+        migrations.upgrade(db.engine)
+        db.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database.connect(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def seeded(database: Database) -> tuple[Database, str]:
+    """The session's database, emptied and seeded for this test, and the admin's key."""
+    reset(database)
+    with database.transaction(write=True) as session:
+        seed_default_user(session)
+        key = create_first_admin(session, "admin", "admin@example.com")
+    return database, key
+
+
+@pytest.fixture
+def db(seeded: tuple[Database, str]) -> Database:
+    return seeded[0]
+
+
+@pytest.fixture
+def admin_key(seeded: tuple[Database, str]) -> str:
+    return seeded[1]
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return Config.load(env={"RPCSERVER_DATABASE_URL": database_url,
+                            "RPCSERVER_REPOS_ROOT": str(tmp_path / "repos")})
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return build_registry()
+
+
+@pytest.fixture
+def app(config: Config, db: Database, registry: Registry) -> ApiApp:
+    return create_app(config, registry=registry, db=db)
+
+
+@pytest.fixture
+def client(app: ApiApp) -> Client:
+    return Client(app)
+
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def rpc(client: Client, admin_key: str) -> Rpc:
+    """``rpc(method, key=..., **args)`` -> the answer dict; asserts the HTTP layer's promises."""
+
+    def call(method: str, *, key: str | None = None, **args: Any) -> dict[str, Any]:
+        request_id = next(_ids)
+        body = {"id": request_id, "api_key": admin_key if key is None else key,
+                "method": method, "args": args}
+        response = client.post("/_admin/api", json=body)
+        assert response.status_code == 200
+        assert response.mimetype == "application/json"
+        answer: dict[str, Any] = response.get_json()
+        assert list(answer) == ["id", "result", "error"]
+        assert answer["id"] == request_id
+        assert (answer["result"] is None) != (answer["error"] is None)
+        return answer
+
+    return call
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real ``rpcserver serve`` (gunicorn, 2 workers) shared by the whole session."""
+    base = tmp_path_factory.mktemp("live")
+    with scratch_database(base, "live") as url:
+        server = ServerProcess(instance=base / "instance", database_url=url).start()
+        try:
+            yield server
+        finally:
+            server.stop()
