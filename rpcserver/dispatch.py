@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
@@ -35,6 +35,9 @@ class CallContext:
     config: Config
     client_ip: str | None
     registry: Registry
+    #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
+    #: Repository), so that the handler does not look them up a second time.
+    resolved: dict[str, Any] = field(default_factory=dict)
 
 
 class Dispatcher:
