@@ -46,9 +46,11 @@ def test_base_url_and_endpoint_url_both_work(live_server: ServerProcess, suffix:
 
 
 def test_error_answer_raises_api_error_with_the_server_text(live_server: ServerProcess) -> None:
-    with ApiClient(live_server.url, live_server.admin_key) as api:
-        with pytest.raises(ApiError) as caught:
-            api.call("no_such_thing")
+    with (
+        ApiClient(live_server.url, live_server.admin_key) as api,
+        pytest.raises(ApiError) as caught,
+    ):
+        api.call("no_such_thing")
     assert str(caught.value) == "No such method: no_such_thing"
     assert caught.value.message == "No such method: no_such_thing"
     assert caught.value.method == "no_such_thing"
@@ -56,9 +58,10 @@ def test_error_answer_raises_api_error_with_the_server_text(live_server: ServerP
 
 
 def test_bad_key_raises_invalid_api_key(live_server: ServerProcess) -> None:
-    with ApiClient(live_server.url, "rpck_not-a-real-key") as api:
-        with pytest.raises(InvalidApiKey, match="^Invalid API key$"):
-            api.call("get_user")
+    api = ApiClient(live_server.url, "rpck_not-a-real-key")
+    with api, pytest.raises(InvalidApiKey) as caught:
+        api.call("get_user")
+    assert str(caught.value) == "Invalid API key"
 
 
 def test_an_argument_named_method_is_sent_as_an_argument(stub_server: StubServer) -> None:
@@ -96,7 +99,7 @@ def test_mismatched_id_is_a_protocol_error(stub_server: StubServer) -> None:
     stub_server.respond = _answer(id="someone else's", result=1)
     with ApiClient(stub_server.url, "k") as api, pytest.raises(ProtocolError) as caught:
         api.call("test", args=1)
-    assert "answer id \"someone else's\" does not match request id" in str(caught.value)
+    assert 'answer id "someone else\'s" does not match request id' in str(caught.value)
 
 
 def test_error_without_id_still_shows_the_server_text(stub_server: StubServer) -> None:
