@@ -151,6 +151,29 @@ _TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "a bool
                "object": "an object", "array": "a list", "null": "null", "number": "a number"}
 
 
+def _alternatives(schema: dict[str, Any]) -> list[str]:
+    """The JSON types an ``anyOf`` (nested ones included) accepts."""
+    kinds: list[str] = []
+    for sub in schema.get("anyOf", []):
+        if "anyOf" in sub:
+            kinds += _alternatives(sub)
+        elif isinstance(sub.get("type"), str):
+            kinds.append(sub["type"])
+    return kinds
+
+
+def _specific(error: ValidationError) -> ValidationError | None:
+    """Within an ``anyOf``, the error of the alternative whose type matched, if any."""
+    for sub in error.context or []:
+        if sub.validator == "anyOf":
+            found = _specific(sub)
+            if found is not None:
+                return found
+        elif sub.validator != "type":
+            return sub
+    return None
+
+
 def _reason(error: ValidationError) -> str:
     """A short reason that never echoes the value (it may be a password)."""
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -160,13 +183,11 @@ def _reason(error: ValidationError) -> str:
         wanted_list = wanted if isinstance(wanted, list) else [wanted]
         return "must be " + " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted_list)
     if kind == "anyOf":
-        kinds = [sub.get("type") for sub in schema.get("anyOf", []) if isinstance(sub, dict)]
-        if len(error.context or []) and all(isinstance(k, str) for k in kinds):
-            # Prefer the message of the alternative whose type matched.
-            for sub in error.context or []:
-                if sub.validator != "type":
-                    return _reason(sub)
-            return "must be " + " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+        specific = _specific(error)
+        if specific is not None:
+            return _reason(specific)
+        kinds = [k for k in _alternatives(schema) if k != "null"]
+        return "must be " + " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
     if kind == "enum":
         return "must be one of " + ", ".join(str(v) for v in schema.get("enum", []))
     if kind == "maxLength":

@@ -6,8 +6,10 @@ key ``admin_key``), on SQLite, or on PostgreSQL when RPCSERVER_TEST_DATABASE_URL
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,12 @@ from werkzeug.test import Client
 
 from rpcserver import migrations
 from rpcserver.api import build_registry
+from rpcserver.auth import issue_api_key
 from rpcserver.app import ApiApp, create_app
 from rpcserver.bootstrap import create_first_admin, seed_default_user
 from rpcserver.config import Config
 from rpcserver.db import Database
+from rpcserver.models import User
 from rpcserver.registry import Registry
 from tests.databases import reset, scratch_database
 from tests.server_process import ServerProcess
@@ -61,6 +65,36 @@ def db(seeded: tuple[Database, str]) -> Database:
 @pytest.fixture
 def admin_key(seeded: tuple[Database, str]) -> str:
     return seeded[1]
+
+
+@dataclass(frozen=True)
+class TestUser:
+    id: int
+    username: str
+    key: str
+
+
+@pytest.fixture
+def make_user(db: Database) -> Callable[..., TestUser]:
+    """``make_user(name, admin=False, active=True)``: a user row and one API key for it."""
+
+    def make(username: str, *, admin: bool = False, active: bool = True,
+             expires_on: dt.datetime | None = None) -> TestUser:
+        with db.transaction(write=True) as session:
+            user = User(username=username, email=f"{username.lower()}@example.com",
+                        admin=admin, active=active)
+            session.add(user)
+            session.flush()
+            key, _row = issue_api_key(session, user, expires_on=expires_on)
+            return TestUser(user.id, username, key)
+
+    return make
+
+
+@pytest.fixture
+def user_key(make_user: Callable[..., TestUser]) -> str:
+    """The key of ``alice``, an ordinary user."""
+    return make_user("alice").key
 
 
 @pytest.fixture

@@ -32,3 +32,14 @@ def test_create_api_key_prints_a_working_key(live_server: ServerProcess) -> None
     key = out.stdout.strip()
     assert "\n" not in key and key.startswith("rpck_")
     assert live_server.call("get_user", key=key)["error"] is None
+
+
+def test_served_api_empty_body_is_content_length_zero(live_server: ServerProcess) -> None:
+    response = requests.post(live_server.api_url, data=b"", timeout=10)
+    assert response.json() == {"id": None, "result": None, "error": "Content-Length is 0"}
+
+
+def test_served_api_get_without_body_has_no_content_length(live_server: ServerProcess) -> None:
+    response = requests.get(live_server.api_url, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["error"] == "No Content-Length in request"
