@@ -68,31 +68,31 @@ def admin_key(seeded: tuple[Database, str]) -> str:
 
 
 @dataclass(frozen=True)
-class TestUser:
+class ApiUser:
     id: int
     username: str
     key: str
 
 
 @pytest.fixture
-def make_user(db: Database) -> Callable[..., TestUser]:
+def make_user(db: Database) -> Callable[..., ApiUser]:
     """``make_user(name, admin=False, active=True)``: a user row and one API key for it."""
 
     def make(username: str, *, admin: bool = False, active: bool = True,
-             expires_on: dt.datetime | None = None) -> TestUser:
+             expires_on: dt.datetime | None = None) -> ApiUser:
         with db.transaction(write=True) as session:
             user = User(username=username, email=f"{username.lower()}@example.com",
                         admin=admin, active=active)
             session.add(user)
             session.flush()
             key, _row = issue_api_key(session, user, expires_on=expires_on)
-            return TestUser(user.id, username, key)
+            return ApiUser(user.id, username, key)
 
     return make
 
 
 @pytest.fixture
-def user_key(make_user: Callable[..., TestUser]) -> str:
+def user_key(make_user: Callable[..., ApiUser]) -> str:
     """The key of ``alice``, an ordinary user."""
     return make_user("alice").key
 
