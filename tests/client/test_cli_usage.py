@@ -1,0 +1,155 @@
+"""What `rpc-api` tells people without a server: --help, --list-methods, shell completion."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from client.exitcodes import ExitCode
+from client.methods import METHODS
+from tests.client.conftest import RpcApi
+
+#: Kallithea 0.7's methods as API.md §5 lists them (the table must not silently lose one).
+KALLITHEA_METHODS = [
+    "test",
+    "get_server_info",
+    "get_ip",
+    "rescan_repos",
+    "invalidate_cache",
+    "get_user",
+    "get_users",
+    "create_user",
+    "update_user",
+    "delete_user",
+    "get_user_group",
+    "get_user_groups",
+    "create_user_group",
+    "update_user_group",
+    "delete_user_group",
+    "add_user_to_user_group",
+    "remove_user_from_user_group",
+    "get_repo",
+    "get_repos",
+    "get_repo_nodes",
+    "create_repo",
+    "update_repo",
+    "fork_repo",
+    "delete_repo",
+    "pull",
+    "get_changesets",
+    "get_changeset",
+    "grant_user_permission",
+    "revoke_user_permission",
+    "grant_user_group_permission",
+    "revoke_user_group_permission",
+    "get_repo_group",
+    "get_repo_groups",
+    "create_repo_group",
+    "update_repo_group",
+    "delete_repo_group",
+    "grant_user_permission_to_repo_group",
+    "revoke_user_permission_from_repo_group",
+    "grant_user_group_permission_to_repo_group",
+    "revoke_user_group_permission_from_repo_group",
+    "get_gist",
+    "get_gists",
+    "create_gist",
+    "delete_gist",
+    "get_pullrequest",
+    "comment_pullrequest",
+    "edit_reviewers",
+]
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_shows_options_examples_and_exit_codes(rpc_api: RpcApi, flag: str) -> None:
+    done = rpc_api(flag)
+    assert done.returncode == ExitCode.OK
+    text = done.stdout
+    assert text.startswith("Usage: rpc-api [OPTIONS] [METHOD] [key:value | key:=json]...")
+    for option in ("--apihost", "--apikey", "--config", "--save-config", "--format",
+                   "--profile", "--args-file", "--timeout", "--list-methods"):  # fmt: skip
+        assert option in text
+    assert "RPC_API_HOST" in text and "RPC_API_KEY" in text
+    assert "  rpc-api get_repo repoid:myrepo\n" in text
+    assert 'echo \'{"repoid": "mirrors/linux"}\' | rpc-api --args-file - pull' in text
+    assert "Exit codes: 0 success, 1 the server answered an error, 2 usage error," in text
+
+
+def test_version(rpc_api: RpcApi) -> None:
+    done = rpc_api("--version")
+    assert done.returncode == ExitCode.OK
+    assert re.fullmatch(r"rpc-api \S+\n", done.stdout)
+
+
+def test_list_methods_covers_kallithea_07(rpc_api: RpcApi) -> None:
+    done = rpc_api("--list-methods")
+    assert done.returncode == ExitCode.OK
+    listed = [line.split()[0] for line in done.stdout.splitlines() if not line.startswith(" ")]
+    assert listed == KALLITHEA_METHODS
+    assert "pull" in done.stdout and "args: repoid [clone_uri]" in done.stdout
+
+
+def test_list_methods_as_json(rpc_api: RpcApi) -> None:
+    methods = rpc_api.json("--list-methods")
+    assert [m["name"] for m in methods] == KALLITHEA_METHODS
+    by_name = {m["name"]: m for m in methods}
+    assert by_name["create_user"]["required"] == ["username", "email"]
+    assert "active" in by_name["create_user"]["optional"]
+    assert all(m["summary"] for m in methods)
+
+
+def test_list_one_method(rpc_api: RpcApi) -> None:
+    done = rpc_api("--list-methods", "get_repo")
+    assert done.returncode == ExitCode.OK
+    assert done.stdout.split()[0] == "get_repo"
+    assert "args: repoid [with_revision_names] [with_pullrequests]" in done.stdout
+    unknown = rpc_api("--list-methods", "get_rpeo")
+    assert unknown.returncode == ExitCode.USAGE
+    assert "'get_rpeo' is not a method of the Kallithea API" in unknown.stderr
+
+
+def test_list_methods_needs_no_server_or_config(rpc_api: RpcApi) -> None:
+    done = rpc_api("--list-methods", env={"RPC_API_HOST": "http://127.0.0.1:9"})
+    assert done.returncode == ExitCode.OK
+    assert len(done.stdout.splitlines()) >= len(METHODS)
+
+
+def _complete(rpc_api: RpcApi, words: str, shell: str = "bash") -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    done = rpc_api(
+        env={
+            "_RPC_API_COMPLETE": f"{shell}_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(cword),
+        }
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_completion_script_is_clicks(rpc_api: RpcApi) -> None:
+    done = rpc_api(env={"_RPC_API_COMPLETE": "bash_source"})
+    assert done.returncode == 0
+    assert "complete -o nosort -F _rpc_api_completion rpc-api" in done.stdout
+
+
+def test_completion_of_method_names(rpc_api: RpcApi) -> None:
+    assert _complete(rpc_api, "rpc-api get_repo_gr") == [
+        "plain,get_repo_group",
+        "plain,get_repo_groups",
+    ]
+
+
+def test_completion_of_argument_names_skips_given_ones(rpc_api: RpcApi) -> None:
+    assert _complete(rpc_api, "rpc-api get_repo ") == [
+        "plain,repoid:",
+        "plain,with_revision_names:",
+        "plain,with_pullrequests:",
+    ]
+    assert _complete(rpc_api, "rpc-api --format json pull repoid:r ") == ["plain,clone_uri:"]
+
+
+def test_completion_of_options(rpc_api: RpcApi) -> None:
+    assert "plain,--save-config" in _complete(rpc_api, "rpc-api --sa")
