@@ -40,10 +40,8 @@ def render_methods(methods: tuple[Method, ...], output_format: str) -> str:
                 for m in methods
             ]
         )
-    width = max(len(m.name) for m in methods)
     lines = []
     for m in methods:
-        lines.append(f"{m.name:<{width}}  {m.summary}")
-        if m.signature:
-            lines.append(f"{'':<{width}}    args: {m.signature}")
+        lines.append(f"{m.name} {m.signature}".rstrip())
+        lines.append(f"    {m.summary}")
     return "\n".join(lines)

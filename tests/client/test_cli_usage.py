@@ -88,7 +88,7 @@ def test_list_methods_covers_kallithea_07(rpc_api: RpcApi) -> None:
     assert done.returncode == ExitCode.OK
     listed = [line.split()[0] for line in done.stdout.splitlines() if not line.startswith(" ")]
     assert listed == KALLITHEA_METHODS
-    assert "pull" in done.stdout and "args: repoid [clone_uri]" in done.stdout
+    assert "\npull repoid [clone_uri]\n    fetch a mirror" in done.stdout
 
 
 def test_list_methods_as_json(rpc_api: RpcApi) -> None:
@@ -104,7 +104,7 @@ def test_list_one_method(rpc_api: RpcApi) -> None:
     done = rpc_api("--list-methods", "get_repo")
     assert done.returncode == ExitCode.OK
     assert done.stdout.split()[0] == "get_repo"
-    assert "args: repoid [with_revision_names] [with_pullrequests]" in done.stdout
+    assert done.stdout.startswith("get_repo repoid [with_revision_names] [with_pullrequests]\n    ")
     unknown = rpc_api("--list-methods", "get_rpeo")
     assert unknown.returncode == ExitCode.USAGE
     assert "'get_rpeo' is not a method of the Kallithea API" in unknown.stderr
