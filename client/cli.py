@@ -168,12 +168,38 @@ def main(
         _save_config(ctx, path, apihost, apikey, profile)
     if not method:
         raise click.UsageError("Please specify method name", ctx)
+    try:
+        call_args = _method_args(ctx, args_file, args)
+        api = _client(ctx, path, apihost, apikey, profile, timeout)
+        with api:
+            if output_format == output.PRETTY:
+                _say(f"Calling method {method} => {safe_url(api.url)}")
+            result = _call(ctx, api, method, call_args)
+    except KeyboardInterrupt:
+        # click would say "Aborted!" and exit 1, which scripts read as a server error.
+        _fail(ctx, ExitCode.INTERRUPTED, "rpc-api: interrupted (a call already sent may complete)")
+    click.echo(output.render(result, output_format))
 
+
+def _method_args(
+    ctx: click.Context, args_file: IO[str] | None, pairs: tuple[str, ...]
+) -> dict[str, Any]:
     try:
         call_args = cli_args.load_args_file(args_file, args_file.name) if args_file else {}
-        call_args.update(cli_args.parse_pairs(args))
+        call_args.update(cli_args.parse_pairs(pairs))
     except cli_args.ArgsError as exc:
         raise click.UsageError(str(exc), ctx) from None
+    return call_args
+
+
+def _client(
+    ctx: click.Context,
+    path: Path,
+    apihost: str | None,
+    apikey: str | None,
+    profile: str | None,
+    timeout: float,
+) -> ApiClient:
     try:
         settings = config.resolve(apihost, apikey, path, profile)
     except config.ConfigError as exc:
@@ -187,30 +213,22 @@ def main(
     if settings.key_from_file and not config.is_private(path):
         _say(f"warning: {path} is readable by others; run: chmod 600 {path}")
     try:
-        client = ApiClient(settings.apihost, settings.apikey, timeout=timeout)
+        return ApiClient(settings.apihost, settings.apikey, timeout=timeout)
     except ValueError as exc:
         raise click.UsageError(str(exc), ctx) from None
 
-    with client:
-        if output_format == output.PRETTY:
-            _say(f"Calling method {method} => {safe_url(client.url)}")
-        result = _call(ctx, client, method, call_args)
-    click.echo(output.render(result, output_format))
 
-
-def _call(ctx: click.Context, client: ApiClient, method: str, call_args: dict[str, Any]) -> Any:
+def _call(ctx: click.Context, api: ApiClient, method: str, call_args: dict[str, Any]) -> Any:
     """The result, or exit with the code that says what went wrong."""
     try:
         with Progress(sys.stderr, f"waiting for {method}"):
-            return client.call(method, **call_args)
+            return api.call(method, **call_args)
     except InvalidApiKey as exc:
         _fail(ctx, ExitCode.INVALID_API_KEY, f"ERROR: {exc.message}")
     except ApiError as exc:
         _fail(ctx, ExitCode.API_ERROR, f"ERROR: {exc.message}")
     except TransportError as exc:
         _fail(ctx, ExitCode.CONNECTION, f"rpc-api: {exc}")
-    except KeyboardInterrupt:
-        _fail(ctx, ExitCode.INTERRUPTED, "rpc-api: interrupted (the call may still complete)")
 
 
 def _save_config(

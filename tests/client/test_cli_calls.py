@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from client.exitcodes import ExitCode
-from tests.client.conftest import RpcApi, StubServer
+from tests.client.conftest import RPC_API, RpcApi, StubServer
 from tests.server_process import ServerProcess
 
 
@@ -288,3 +291,23 @@ def test_flag_beats_environment_beats_config_file(
     env_bad = {"RPC_API_HOST": refused_url, "RPC_API_KEY": bad}
     done = rpc_api(f"--apihost={live_server.url}", f"--apikey={good}", "get_user", env=env_bad)
     assert done.returncode == ExitCode.OK
+
+
+def test_ctrl_c_exits_130_not_1(rpc_api: RpcApi, stub_server: StubServer) -> None:
+    stub_server.delay = 30
+    process = subprocess.Popen(
+        [str(RPC_API), f"--apihost={stub_server.url}", "--apikey=k", "pull", "repoid:r"],
+        env=rpc_api.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not stub_server.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stub_server.requests, "the call never reached the server"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == ExitCode.INTERRUPTED == 130
+    assert stdout == ""
+    assert stderr.endswith("rpc-api: interrupted (a call already sent may complete)\n")
