@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequest
 
 REQUIRED_KEYS = ("api_key", "method", "args")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(InvalidRequest):
@@ -52,7 +54,10 @@ def parse_json(body: bytes) -> Any:
     """Parse strict JSON; the error message never contains the body (it may hold a key)."""
     try:
         text = body.decode("utf-8")
-        return json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+        data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+        if "\\u" in text:  # only escapes can produce what no database can store
+            _check_storable(data)
+        return data
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"JSON parse error ERR:body is not UTF-8 ({exc.reason} at byte "
                             f"{exc.start})") from None
@@ -60,6 +65,23 @@ def parse_json(body: bytes) -> Any:
         raise ProtocolError("JSON parse error ERR:nesting too deep") from None
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise ProtocolError(f"JSON parse error ERR:{exc}") from None
+
+
+def _check_storable(value: Any) -> None:
+    """Refuse NUL characters and half surrogate pairs (``\\ud800``): JSON can escape them,
+    but PostgreSQL cannot store the one and UTF-8 cannot encode the other."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a string holds a NUL character")
+        if _SURROGATE.search(value):
+            raise ValueError("a string holds a lone UTF-16 surrogate escape")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item)
 
 
 def decode(body: bytes) -> Envelope:

@@ -115,7 +115,13 @@ def app(config: Config, db: Database, registry: Registry) -> ApiApp:
 
 @pytest.fixture
 def client(app: ApiApp) -> Client:
-    return Client(app)
+    """werkzeug's test client, calling from 127.0.0.1 as a real local client would."""
+
+    def from_loopback(environ: dict[str, Any], start_response: Any) -> Any:
+        environ.setdefault("REMOTE_ADDR", "127.0.0.1")
+        return app(environ, start_response)
+
+    return Client(from_loopback)
 
 
 _ids = itertools.count(1)

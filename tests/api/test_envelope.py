@@ -257,3 +257,25 @@ class TestRhodeCodeEnvelope:
         answer = post(client, {"jsonrpc": "2.0", "api_key": admin_key, "method": "test",
                                "args": {"args": 1}})
         assert answer == {"id": None, "result": 1, "error": None}
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "x\\ud83d"])
+def test_row4_lone_surrogate_escapes_are_a_parse_error(client: Client, admin_key: str,
+                                                       escape: str) -> None:
+    body = ('{"id": 1, "api_key": "%s", "method": "create_user", "args": '
+            '{"username": "bob", "email": "b@example.com", "firstname": "%s"}}'
+            % (admin_key, escape))
+    answer = post(client, body)
+    assert answer["error"] == (
+        "JSON parse error ERR:a string holds a lone UTF-16 surrogate escape")
+
+
+def test_surrogate_pairs_are_fine(client: Client, admin_key: str) -> None:
+    body = '{"id": 1, "api_key": "%s", "method": "test", "args": {"args": "\\ud83d\\ude00"}}'
+    assert post(client, body % admin_key)["result"] == "\U0001f600"
+
+
+def test_row4_nul_characters_are_a_parse_error(client: Client, admin_key: str) -> None:
+    body = '{"id": 1, "api_key": "%s", "method": "test", "args": {"args": "a\\u0000b"}}'
+    assert post(client, body % admin_key)["error"] == (
+        "JSON parse error ERR:a string holds a NUL character")

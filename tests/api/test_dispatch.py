@@ -1,0 +1,138 @@
+"""The dispatcher's promises, with a registry of our own: one transaction per call that
+commits on success and rolls back on any error; unexpected errors never leak."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from werkzeug.test import Client
+
+from rpcserver import schemas
+from rpcserver.app import create_app
+from rpcserver.config import Config
+from rpcserver.db import Database
+from rpcserver.dispatch import CallContext
+from rpcserver.errors import ApiError
+from rpcserver.models import User
+from rpcserver.permissions import ADMIN
+from rpcserver.registry import Registry
+
+
+def build() -> Registry:
+    registry = Registry()
+    args = schemas.obj(required=("name",), name=schemas.string())
+
+    @registry.method("add_then_fail", schema=args, permission=ADMIN, writes=True)
+    def add_then_fail(ctx: CallContext, name: str) -> None:
+        ctx.session.add(User(username=name, email=f"{name}@example.com"))
+        ctx.session.flush()
+        raise ApiError(f"refused `{name}`")
+
+    @registry.method("add_then_crash", schema=args, permission=ADMIN, writes=True)
+    def add_then_crash(ctx: CallContext, name: str) -> None:
+        ctx.session.add(User(username=name, email=f"{name}@example.com"))
+        ctx.session.flush()
+        raise RuntimeError("/srv/secret/path SELECT * FROM users")
+
+    @registry.method("add", schema=args, permission=ADMIN, writes=True)
+    def add(ctx: CallContext, name: str) -> dict[str, Any]:
+        ctx.session.add(User(username=name, email=f"{name}@example.com"))
+        return {"added": name}
+
+    @registry.method("unencodable", schema=schemas.obj(), permission=ADMIN)
+    def unencodable(ctx: CallContext) -> object:
+        return object()
+
+    return registry
+
+
+@pytest.fixture
+def own_client(config: Config, db: Database) -> Client:
+    return Client(create_app(config, registry=build(), db=db))
+
+
+def call(client: Client, key: str, method: str, **args: Any) -> dict[str, Any]:
+    body = {"id": 1, "api_key": key, "method": method, "args": args}
+    response = client.post("/_admin/api", json=body)
+    assert response.status_code == 200
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def names(db: Database) -> list[str]:
+    with db.transaction(write=False) as session:
+        return list(session.scalars(select(User.username).order_by(User.id)))
+
+
+def test_registry_is_injectable(own_client: Client, admin_key: str) -> None:
+    assert call(own_client, admin_key, "get_user")["error"] == "No such method: get_user"
+
+
+def test_success_commits(own_client: Client, admin_key: str, db: Database) -> None:
+    assert call(own_client, admin_key, "add", name="kept")["result"] == {"added": "kept"}
+    assert names(db) == ["default", "admin", "kept"]
+
+
+def test_api_error_rolls_back(own_client: Client, admin_key: str, db: Database) -> None:
+    assert call(own_client, admin_key, "add_then_fail", name="x")["error"] == "refused `x`"
+    assert names(db) == ["default", "admin"]
+
+
+def test_unexpected_error_rolls_back_and_hides_details(
+        own_client: Client, admin_key: str, db: Database,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        answer = call(own_client, admin_key, "add_then_crash", name="x")
+    assert answer == {"id": 1, "result": None, "error": "Internal server error"}
+    assert names(db) == ["default", "admin"]
+    assert "Traceback" in caplog.text and "RuntimeError" in caplog.text
+
+
+def test_unencodable_result_is_an_internal_error(own_client: Client, admin_key: str) -> None:
+    assert call(own_client, admin_key, "unencodable") == {
+        "id": 1, "result": None, "error": "Internal server error"}
+
+
+def test_database_unique_violation_in_a_handler_is_not_leaked(
+        own_client: Client, admin_key: str, db: Database) -> None:
+    answer = call(own_client, admin_key, "add", name="ADMIN")
+    assert answer["error"] == "Internal server error"
+    assert "UNIQUE" not in str(answer) and "unique" not in str(answer)
+    assert names(db) == ["default", "admin"]
+
+
+def test_registration_checks_the_schema() -> None:
+    registry = Registry()
+    with pytest.raises(ValueError, match="additionalProperties"):
+        registry.method("m", schema={"type": "object", "properties": {}},
+                        permission=ADMIN)
+    with pytest.raises(Exception, match="is not valid"):
+        registry.method("m", schema={"type": "object", "additionalProperties": False,
+                                     "properties": {"a": {"type": "nonsense"}}},
+                        permission=ADMIN)
+
+
+def test_registration_checks_the_handler_signature() -> None:
+    registry = Registry()
+    decorate = registry.method("m", schema=schemas.obj(required=("a",), a=schemas.string()),
+                               permission=ADMIN)
+
+    def wrong_name(ctx: CallContext, b: str) -> None: ...
+
+    def optional_required(ctx: CallContext, a: str = "") -> None: ...
+
+    with pytest.raises(TypeError, match="parameters"):
+        decorate(wrong_name)
+    with pytest.raises(TypeError, match="default"):
+        decorate(optional_required)
+
+
+def test_a_name_cannot_be_registered_twice() -> None:
+    registry = Registry()
+    decorate = registry.method("m", schema=schemas.obj(), permission=ADMIN)
+    decorate(lambda ctx: None)
+    with pytest.raises(ValueError, match="twice"):
+        registry.method("m", schema=schemas.obj(), permission=ADMIN)(lambda ctx: None)
