@@ -1,15 +1,29 @@
-"""Finding objects by id or name (API.md §2): an int or a digit-only string is an id."""
+"""Finding objects by id or name (API.md §2): an int or a digit-only string is an id.
+
+These look-ups know nothing of permissions: a method that needs an object the caller must be
+allowed to see declares a requirement (``permissions.OnRepo`` and friends) and takes the object
+from ``ctx.resolved``. Use these for objects the method may name regardless of who asks (the
+``owner`` of something an admin creates, the user added to a group, ...).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
-from .models import User
+from .models import RepoGroup, Repository, User, UserGroup
 from .schemas import MAX_ID
+
+#: What ``NotFound`` calls each kind of object (API.md §2).
+USER = "user"
+USER_GROUP = "user group"
+REPOSITORY = "repository"
+REPO_GROUP = "repository group"
+
+Named = TypeVar("Named", Repository, RepoGroup, UserGroup)
 
 
 def as_id(value: Any) -> int | None:
@@ -19,6 +33,15 @@ def as_id(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
+
+
+def id_or_name(model: type[Repository] | type[RepoGroup] | type[UserGroup],
+               value: Any) -> ColumnElement[bool]:
+    """The WHERE clause selecting the row ``value`` names (an id, else the exact name)."""
+    ident = as_id(value)
+    if ident is not None:
+        return model.id == ident if ident <= MAX_ID else false()
+    return model.name == str(value)
 
 
 def user_or_none(session: Session, userid: Any) -> User | None:
@@ -31,5 +54,45 @@ def user_or_none(session: Session, userid: Any) -> User | None:
 def get_user(session: Session, userid: Any) -> User:
     found = user_or_none(session, userid)
     if found is None:
-        raise NotFound("user", userid)
+        raise NotFound(USER, userid)
+    return found
+
+
+def _named_or_none(session: Session, model: type[Named], value: Any) -> Named | None:
+    return session.scalars(select(model).where(id_or_name(model, value))).first()
+
+
+def user_group_or_none(session: Session, usergroupid: Any) -> UserGroup | None:
+    return _named_or_none(session, UserGroup, usergroupid)
+
+
+def get_user_group(session: Session, usergroupid: Any) -> UserGroup:
+    """The user group, whoever asks; ``user group `<x>` does not exist`` otherwise."""
+    found = user_group_or_none(session, usergroupid)
+    if found is None:
+        raise NotFound(USER_GROUP, usergroupid)
+    return found
+
+
+def repo_or_none(session: Session, repoid: Any) -> Repository | None:
+    return _named_or_none(session, Repository, repoid)
+
+
+def get_repo(session: Session, repoid: Any) -> Repository:
+    """The repository (full name or id), whoever asks."""
+    found = repo_or_none(session, repoid)
+    if found is None:
+        raise NotFound(REPOSITORY, repoid)
+    return found
+
+
+def repo_group_or_none(session: Session, repogroupid: Any) -> RepoGroup | None:
+    return _named_or_none(session, RepoGroup, repogroupid)
+
+
+def get_repo_group(session: Session, repogroupid: Any) -> RepoGroup:
+    """The repository group (full path or id), whoever asks."""
+    found = repo_group_or_none(session, repogroupid)
+    if found is None:
+        raise NotFound(REPO_GROUP, repogroupid)
     return found

@@ -1,17 +1,63 @@
-"""Permissions: what a method requires of its caller, and what a user may do.
+"""The permission model (API.md §3): who may do what, and what each method requires.
+
+Levels are ``models.Level`` (NONE < READ < WRITE < ADMIN), on three kinds of object:
+repositories, repository groups and user groups. A user's *effective* level on one object is
+
+    ADMIN                          if the user is a global admin,
+    ADMIN                          if the user owns the object,
+    max(the user's own grant,      else the highest of these (a missing grant is NONE);
+        the grants of the *active* user groups the user is a member of,
+        the ``default`` user's grant — ignored on a private repository).
+
+Global permissions (``hg.create.repository``, ``hg.usergroup.create.true``, ...) are held by a
+user when the user or ``default`` holds them; an admin holds them all.
 
 A ``Requirement`` is declared with each method and checked by the dispatcher, in one place,
-after the arguments are valid (API.md §1 row 15).
+after the arguments are valid (API.md §1 row 15). An object requirement (``OnRepo``,
+``OnRepoGroup``, ``OnUserGroup``) answers the object's "does not exist" text when the caller
+cannot read it, ``Access was denied to this resource.`` when it can read it but needs more, and
+leaves the object it loaded in ``ctx.resolved[arg]`` for the handler.
+
+Cost: one object's level is one SQL statement, whatever the size of the database; a user's
+levels on every object of a kind (for ``get_user`` and for filtering lists) is one statement
+per kind. Nothing here runs a query per row. See docs/permissions.md for a worked example.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
-from .errors import AccessDenied, ApiError
-from .models import GlobalPermission
+from . import lookup
+from .errors import AccessDenied, ApiError, NotFound
+from .models import (
+    GlobalPermission,
+    Level,
+    RepoGroup,
+    Repository,
+    User,
+    UserGroup,
+    UserGroupMember,
+    UserGroupRepoGroupPerm,
+    UserGroupRepoPerm,
+    UserGroupUserGroupPerm,
+    UserRepoGroupPerm,
+    UserRepoPerm,
+    UserUserGroupPerm,
+)
 
 if TYPE_CHECKING:
     from .dispatch import CallContext
@@ -43,6 +89,272 @@ ADMIN_GLOBAL_PERMISSIONS = (
     "usergroup.admin",
 )
 
+CREATE_REPOSITORY = "hg.create.repository"
+FORK_REPOSITORY = "hg.fork.repository"
+CREATE_USER_GROUP = "hg.usergroup.create.true"
+
+
+# --- Kinds of object and the wire names of their levels ------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of object that carries per-object grants, and where its grants live."""
+
+    #: The wire prefix: ``repository``, ``group`` or ``usergroup``.
+    prefix: str
+    #: What "does not exist" calls it: ``repository``, ``repository group``, ``user group``.
+    label: str
+    model: Any
+    #: The grant tables: to a user, and to a user group.
+    user_perm: Any
+    group_perm: Any
+    #: The grant tables' column naming the object.
+    target: str
+    #: Whether objects of this kind can be private (the default grant is then ignored).
+    has_private: bool
+
+    def perm_name(self, level: Level) -> str:
+        """``repository.read`` for (REPO, READ)."""
+        return f"{self.prefix}.{level.name.lower()}"
+
+
+REPO = Kind("repository", lookup.REPOSITORY, Repository, UserRepoPerm, UserGroupRepoPerm,
+            "repo_id", True)
+REPO_GROUP = Kind("group", lookup.REPO_GROUP, RepoGroup, UserRepoGroupPerm,
+                  UserGroupRepoGroupPerm, "repo_group_id", False)
+USER_GROUP = Kind("usergroup", lookup.USER_GROUP, UserGroup, UserUserGroupPerm,
+                  UserGroupUserGroupPerm, "target_group_id", False)
+KINDS = (REPO, REPO_GROUP, USER_GROUP)
+
+
+def perm_name(kind: Kind, level: Level) -> str:
+    """The wire name of a level: ``perm_name(REPO_GROUP, Level.WRITE) == "group.write"``."""
+    return kind.perm_name(level)
+
+
+def parse_perm(name: str) -> tuple[Kind, Level] | None:
+    """``"usergroup.admin"`` -> (USER_GROUP, Level.ADMIN); None when it names no level.
+
+    The caller decides the error: Kallithea answers ``permission `<perm>` does not exist``
+    for an unknown name and ``permission `<perm>` is invalid, should start with group.`` for a
+    level of the wrong kind (compare ``kind`` with the one the method expects).
+    """
+    prefix, dot, level_name = name.partition(".")
+    if not dot:
+        return None
+    kind = next((k for k in KINDS if k.prefix == prefix), None)
+    level = Level.__members__.get(level_name.upper()) if level_name.islower() else None
+    if kind is None or level is None:
+        return None
+    return kind, level
+
+
+def _rank(column: Any) -> ColumnElement[int]:
+    """A grant's level as an integer in SQL (levels are stored by name, which sorts wrongly)."""
+    return case((column == Level.ADMIN, int(Level.ADMIN)),
+                (column == Level.WRITE, int(Level.WRITE)),
+                (column == Level.READ, int(Level.READ)),
+                else_=int(Level.NONE))
+
+
+def _to_level(rank: int | None) -> Level:
+    return Level(rank or 0)
+
+
+# --- One object ------------------------------------------------------------------------------
+
+
+def _object_statement(kind: Kind, user_id: int) -> Select[Any]:
+    """SELECT object, own grant, best active-group grant, default grant — one statement."""
+    model = kind.model
+    own = aliased(kind.user_perm)
+    dflt = aliased(kind.user_perm)
+    via = aliased(kind.group_perm)
+    member_of = aliased(UserGroup)
+    own_rank = (select(func.max(_rank(own.level)))
+                .where(own.user_id == user_id, getattr(own, kind.target) == model.id)
+                .scalar_subquery())
+    group_rank = (select(func.max(_rank(via.level)))
+                  .join(UserGroupMember, UserGroupMember.group_id == via.group_id)
+                  .join(member_of, member_of.id == via.group_id)
+                  .where(UserGroupMember.user_id == user_id, member_of.active.is_(True),
+                         getattr(via, kind.target) == model.id)
+                  .scalar_subquery())
+    default_rank = (select(func.max(_rank(dflt.level)))
+                    .where(dflt.user_id == DEFAULT_USER_ID, getattr(dflt, kind.target) == model.id)
+                    .scalar_subquery())
+    return select(model, own_rank, group_rank, default_rank)
+
+
+def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | None,
+             default: int | None) -> Level:
+    if user.admin or obj.owner_id == user.id:
+        return Level.ADMIN
+    if kind.has_private and obj.private:
+        default = None
+    return max(_to_level(own), _to_level(group), _to_level(default))
+
+
+def resolve(session: Session, user: User, kind: Kind, value: Any) -> tuple[Any, Level] | None:
+    """The object ``value`` (an id or a name) names and ``user``'s level on it, or None.
+
+    One SQL statement. The level may be ``Level.NONE``: treat such an object as missing
+    towards the caller (API.md §2).
+    """
+    where = lookup.id_or_name(kind.model, value)
+    if user.admin:
+        obj = session.scalars(select(kind.model).where(where)).first()
+        return None if obj is None else (obj, Level.ADMIN)
+    row = session.execute(_object_statement(kind, user.id).where(where)).first()
+    if row is None:
+        return None
+    obj, own, group, default = row
+    return obj, _combine(kind, user, obj, own, group, default)
+
+
+def level_on(session: Session, user: User, kind: Kind, obj: Any) -> Level:
+    """``user``'s effective level on a loaded object (one statement; none for an admin)."""
+    if user.admin or obj.owner_id == user.id:
+        return Level.ADMIN
+    row = session.execute(
+        _object_statement(kind, user.id).where(kind.model.id == obj.id)).one()
+    _obj, own, group, default = row
+    return _combine(kind, user, obj, own, group, default)
+
+
+def find_readable(session: Session, user: User, kind: Kind, value: Any,
+                  need: Level = Level.READ) -> Any:
+    """The object, if ``user`` holds ``need`` on it; else the API's error.
+
+    Missing or unreadable: ``<kind> `<value>` does not exist``; readable but below ``need``:
+    ``Access was denied to this resource.``
+    """
+    found = resolve(session, user, kind, value)
+    if found is None or found[1] < Level.READ:
+        raise NotFound(kind.label, value)
+    obj, level = found
+    if level < need:
+        raise AccessDenied()
+    return obj
+
+
+# --- Every object of a kind ----------------------------------------------------------------
+
+
+def levels(kind: Kind, user: User) -> Select[Any]:
+    """SELECT (id, rank) for every object of ``kind`` on which ``user`` has a level > NONE.
+
+    ``rank`` is ``int(Level)``. Use it as a subquery to filter or annotate a list::
+
+        lv = levels(REPO, ctx.user).subquery()
+        select(Repository).join(lv, lv.c.id == Repository.id)
+
+    One statement, whatever the number of rows; an admin gets every object at ADMIN.
+    """
+    model = kind.model
+    admin_rank = literal_column(str(int(Level.ADMIN)), Integer)
+    if user.admin:
+        return select(model.id.label("id"), admin_rank.label("rank"))
+    own = aliased(kind.user_perm)
+    dflt = aliased(kind.user_perm)
+    via = aliased(kind.group_perm)
+    member_of = aliased(UserGroup)
+    default_source = (select(getattr(dflt, kind.target).label("id"),
+                             _rank(dflt.level).label("rank"))
+                      .where(dflt.user_id == DEFAULT_USER_ID))
+    if kind.has_private:
+        default_source = default_source.join(
+            model, model.id == getattr(dflt, kind.target)).where(model.private.is_(False))
+    sources = union_all(
+        select(model.id.label("id"), admin_rank.label("rank")).where(model.owner_id == user.id),
+        select(getattr(own, kind.target).label("id"), _rank(own.level).label("rank"))
+        .where(own.user_id == user.id),
+        select(getattr(via, kind.target).label("id"), _rank(via.level).label("rank"))
+        .join(UserGroupMember, UserGroupMember.group_id == via.group_id)
+        .join(member_of, member_of.id == via.group_id)
+        .where(UserGroupMember.user_id == user.id, member_of.active.is_(True)),
+        default_source,
+    ).subquery()
+    best = func.max(sources.c.rank)
+    return (select(sources.c.id.label("id"), best.label("rank"))
+            .group_by(sources.c.id).having(best > int(Level.NONE)))
+
+
+def readable_ids(kind: Kind, user: User, need: Level = Level.READ) -> Select[Any]:
+    """SELECT id of every object of ``kind`` where ``user`` holds at least ``need``.
+
+    For ``Model.id.in_(readable_ids(...))`` in list methods (``get_repos``, ...).
+    """
+    if user.admin:
+        return select(kind.model.id)
+    lv = levels(kind, user).subquery()
+    return select(lv.c.id).where(lv.c.rank >= int(need))
+
+
+def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str, str]:
+    """``{object name: "repository.write", ...}`` for every object ``user`` can read.
+
+    Ordered by name; objects at NONE are left out (they do not exist for the user).
+    """
+    lv = levels(kind, user).subquery()
+    rows = session.execute(
+        select(kind.model.name, lv.c.rank).join(lv, lv.c.id == kind.model.id)
+        .order_by(kind.model.name))
+    return {name: kind.perm_name(Level(rank)) for name, rank in rows}
+
+
+def user_permissions(session: Session, user: User) -> dict[str, Any]:
+    """``get_user``'s ``permissions`` block: four statements, whatever the database holds."""
+    return {
+        "global": global_permissions(session, user),
+        "repositories": effective_permissions(session, user, REPO),
+        "repositories_groups": effective_permissions(session, user, REPO_GROUP),
+        "user_groups": effective_permissions(session, user, USER_GROUP),
+    }
+
+
+# --- Global permissions --------------------------------------------------------------------
+
+
+def global_permissions(session: Session, user: User) -> list[str]:
+    """A user's global permissions: its own grants plus those of ``default``, sorted."""
+    if user.admin:
+        return list(ADMIN_GLOBAL_PERMISSIONS)
+    names = session.scalars(
+        select(GlobalPermission.name).where(
+            GlobalPermission.user_id.in_((user.id, DEFAULT_USER_ID)))
+    ).all()
+    return sorted(set(names))
+
+
+def has_global(session: Session, user: User, *names: str) -> bool:
+    """Whether ``user`` holds any of the global permissions ``names`` (admins hold all)."""
+    if user.admin:
+        return True
+    return bool(session.scalar(select(exists().where(
+        GlobalPermission.user_id.in_((user.id, DEFAULT_USER_ID)),
+        GlobalPermission.name.in_(names)))))
+
+
+def default_grant_for_new(session: Session, kind: Kind) -> Level:
+    """The level ``default`` gets on a new object of ``kind``, from its global permissions.
+
+    ``default`` holding ``repository.read`` (the seeded value) means a new public repository
+    grants ``default`` read; likewise ``group.*`` for repository groups and ``usergroup.*`` for
+    user groups. Insert that grant row when the object is created (not for a private
+    repository); later changes of the global value do not touch existing objects.
+    """
+    names = session.scalars(select(GlobalPermission.name).where(
+        GlobalPermission.user_id == DEFAULT_USER_ID,
+        GlobalPermission.name.startswith(kind.prefix + ".", autoescape=True))).all()
+    found = [parsed[1] for parsed in map(parse_perm, names)
+             if parsed is not None and parsed[0] is kind]
+    return max(found, default=Level.NONE)
+
+
+# --- Requirements: what a method needs -----------------------------------------------------
+
 
 class Requirement(Protocol):
     """What a method needs of its caller; raises an ``ApiError`` when it is not met."""
@@ -67,6 +379,10 @@ class _Anyone:
         return None
 
 
+ADMIN: Requirement = _Admin()
+ANYONE: Requirement = _Anyone()
+
+
 class SelfOrAdmin:
     """The caller may name itself (by id or by its own name); only an admin anyone else."""
 
@@ -85,16 +401,85 @@ class SelfOrAdmin:
             raise ApiError("userid is not the same as your user")
 
 
-ADMIN: Requirement = _Admin()
-ANYONE: Requirement = _Anyone()
+class HasGlobal:
+    """Admin, or a user holding any of the global permissions ``names`` (itself or via
+    ``default``); ``Access was denied to this resource.`` otherwise."""
+
+    def __init__(self, *names: str) -> None:
+        if not names:
+            raise ValueError("HasGlobal needs at least one permission name")
+        self.names = names
+        self.description = "admin or " + " or ".join(f"`{n}`" for n in names)
+
+    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+        if not has_global(ctx.session, ctx.user, *self.names):
+            raise AccessDenied()
 
 
-def global_permissions(ctx: CallContext, user_id: int, admin: bool) -> list[str]:
-    """A user's global permissions: its own grants plus those of ``default``, sorted."""
-    if admin:
-        return list(ADMIN_GLOBAL_PERMISSIONS)
-    names = ctx.session.scalars(
-        select(GlobalPermission.name).where(
-            GlobalPermission.user_id.in_((user_id, DEFAULT_USER_ID)))
-    ).all()
-    return sorted(set(names))
+class _OnObject:
+    """At least ``level`` on the object named by argument ``arg`` (admins and owners pass).
+
+    Stores the object in ``ctx.resolved[arg]``. With ``optional=True`` an absent or null
+    argument passes (the handler decides what no object means).
+    """
+
+    kind: Kind
+
+    def __init__(self, arg: str, level: Level, *, optional: bool = False) -> None:
+        if level is Level.NONE:
+            raise ValueError("an object requirement needs at least READ")
+        self.arg = arg
+        self.level = level
+        self.optional = optional
+        self.description = f"admin or {self.kind.perm_name(level)} on `{arg}`"
+
+    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+        value = args.get(self.arg)
+        if value is None and self.optional:
+            return
+        ctx.resolved[self.arg] = find_readable(ctx.session, ctx.user, self.kind, value,
+                                               self.level)
+
+
+class OnRepo(_OnObject):
+    kind = REPO
+
+
+class OnRepoGroup(_OnObject):
+    kind = REPO_GROUP
+
+
+class OnUserGroup(_OnObject):
+    kind = USER_GROUP
+
+
+class AllOf:
+    """Every requirement, checked in order; the first one not met answers."""
+
+    def __init__(self, *requirements: Requirement) -> None:
+        self.requirements = requirements
+        self.description = " and ".join(r.description for r in requirements)
+
+    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+        for requirement in self.requirements:
+            requirement.check(ctx, args)
+
+
+class AnyOf:
+    """At least one requirement; when none is met, the last one's error answers."""
+
+    def __init__(self, *requirements: Requirement) -> None:
+        if not requirements:
+            raise ValueError("AnyOf needs at least one requirement")
+        self.requirements = requirements
+        self.description = " or ".join(f"({r.description})" for r in requirements)
+
+    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+        *alternatives, last = self.requirements
+        for requirement in alternatives:
+            try:
+                requirement.check(ctx, args)
+            except ApiError:
+                continue
+            return
+        last.check(ctx, args)

@@ -14,7 +14,7 @@ from ..dispatch import CallContext
 from ..errors import ApiError
 from ..lookup import get_user as find_user
 from ..models import RepoGroup, Repository, User, UserGroup
-from ..permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, global_permissions
+from ..permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, user_permissions
 from ..registry import RHODECODE, Registry
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,7 @@ def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
     """A user and its effective permissions; without ``userid``, the caller."""
     user = ctx.user if userid is None else find_user(ctx.session, userid)
     data = serialize.user(user)
-    data["permissions"] = {
-        "global": global_permissions(ctx, user.id, user.admin),
-        "repositories": {},
-        "repositories_groups": {},
-        "user_groups": {},
-    }
+    data["permissions"] = user_permissions(ctx.session, user)
     return data
 
 
