@@ -6,6 +6,7 @@ the saved settings are `client.config`, the argument syntax is `client.args`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -178,7 +179,14 @@ def main(
     except KeyboardInterrupt:
         # click would say "Aborted!" and exit 1, which scripts read as a server error.
         _fail(ctx, ExitCode.INTERRUPTED, "rpc-api: interrupted (a call already sent may complete)")
-    click.echo(output.render(result, output_format))
+    try:
+        click.echo(output.render(result, output_format))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`| head`): end quietly, as other Unix tools do, not with a
+        # traceback; and keep Python's exit-time flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        ctx.exit(ExitCode.BROKEN_PIPE)
 
 
 def _method_args(

@@ -19,3 +19,5 @@ class ExitCode(IntEnum):
     INVALID_API_KEY = 4
     #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
     INTERRUPTED = 130
+    #: Whoever read stdout stopped early (`| head`), as a shell reports SIGPIPE (128 + 13).
+    BROKEN_PIPE = 141

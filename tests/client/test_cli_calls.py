@@ -311,3 +311,20 @@ def test_ctrl_c_exits_130_not_1(rpc_api: RpcApi, stub_server: StubServer) -> Non
     assert process.returncode == ExitCode.INTERRUPTED == 130
     assert stdout == ""
     assert stderr.endswith("rpc-api: interrupted (a call already sent may complete)\n")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(
+    rpc_api: RpcApi, stub_server: StubServer
+) -> None:
+    stub_server.delay = 0.5  # the reader is surely gone when the result is printed
+    command = f"'{RPC_API}' --apihost={stub_server.url} --apikey=k test args:x"
+    done = subprocess.run(
+        ["bash", "-c", f"{command} | true; exit ${{PIPESTATUS[0]}}"],
+        env=rpc_api.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.BROKEN_PIPE == 141
+    assert done.stderr == f"Calling method test => {stub_server.url}/_admin/api\n"
