@@ -7,9 +7,10 @@ client by being written here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from .models import User
+from .models import User, UserGroup
 
 
 def iso_date(value: dt.datetime | None) -> str | None:
@@ -32,4 +33,16 @@ def user(u: User) -> dict[str, Any]:
         "emails": [],
         "active": u.active,
         "admin": u.admin,
+    }
+
+
+def user_group(g: UserGroup, members: Iterable[User]) -> dict[str, Any]:
+    """A user group; ``members`` are passed in so that a list loads them in one query."""
+    return {
+        "users_group_id": g.id,
+        "group_name": g.name,
+        "group_description": g.description,
+        "active": g.active,
+        "owner": g.owner.username,
+        "members": [user(m) for m in members],
     }

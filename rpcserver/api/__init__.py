@@ -7,9 +7,9 @@ from ..registry import Registry
 
 def build_registry() -> Registry:
     """A registry with every method of the server."""
-    from . import server, users
+    from . import server, user_groups, users
 
     registry = Registry()
-    for module in (server, users):
+    for module in (server, users, user_groups):
         registry.include(module.registry)
     return registry
