@@ -168,6 +168,12 @@ def delete_user(ctx: CallContext, userid: Any) -> dict[str, Any]:
     failed = ApiError(f"failed to delete user ID:{user.id} {user.username}")
     if user.id == DEFAULT_USER_ID:
         raise failed
+    # Lock the row first (PostgreSQL): making the user the owner of something concurrently
+    # then either commits before our check sees it, or fails on its foreign key after us.
+    # Deleting an admin locks every admin, in id order, so that two admins deleting each
+    # other at once cannot both pass the last-admin check.
+    locked = User.admin.is_(True) if user.admin else User.id == user.id
+    session.execute(select(User.id).where(locked).order_by(User.id).with_for_update())
     for model, what in ((Repository, "repositories"), (RepoGroup, "repository groups"),
                         (UserGroup, "user groups")):
         if session.scalar(select(exists().where(model.owner_id == user.id))):
@@ -177,7 +183,13 @@ def delete_user(ctx: CallContext, userid: Any) -> dict[str, Any]:
         log.info("delete_user %s: refusing to delete the last admin", user.id)
         raise failed
     msg = f"deleted user ID:{user.id} {user.username}"
-    session.delete(user)
+    try:
+        with session.begin_nested():
+            session.delete(user)
+            session.flush()
+    except IntegrityError:
+        log.info("delete_user %s: something still refers to the user", user.id)
+        raise failed from None
     return {"msg": msg, "user": None}
 
 
