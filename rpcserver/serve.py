@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -17,11 +18,17 @@ def configure_logging(config: Config) -> None:
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
-    """Each worker builds its own app, so no database connection crosses a fork."""
+    """Each worker builds its own app, so no database connection crosses a fork.
 
-    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+    ``app_factory`` replaces the API app (the benchmarks' baseline runs on the very same
+    gunicorn settings).
+    """
+
+    def __init__(self, config: Config, options: dict[str, Any],
+                 app_factory: Callable[[Config], Any] | None = None) -> None:
         self.config = config
         self.options = options
+        self.app_factory = app_factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -33,11 +40,13 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         from .app import create_app
 
         configure_logging(self.config)
-        return create_app(self.config)
+        return (self.app_factory or create_app)(self.config)
 
 
-def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = False) -> None:
-    options: dict[str, Any] = {
+def gunicorn_options(config: Config, bind: str, workers: int, *,
+                     access_log: bool = False) -> dict[str, Any]:
+    """The gunicorn settings ``rpcserver serve`` runs with."""
+    return {
         "bind": bind,
         "workers": workers,
         "threads": config.threads,
@@ -53,7 +62,10 @@ def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = 
         # on one machine (tests, benchmarks) would fight over it, and we have no use for it.
         "control_socket_disable": True,
     }
-    GunicornServer(config, options).run()
+
+
+def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = False) -> None:
+    GunicornServer(config, gunicorn_options(config, bind, workers, access_log=access_log)).run()
 
 
 def run_development(config: Config, bind: str) -> None:
