@@ -2,14 +2,22 @@
 
 It runs API.md §1's checks in order, then the method inside one transaction that commits on
 success and rolls back on any error, so a failed call changes nothing.
+
+Two hooks let a method that also changes the disk (repositories) keep disk and database
+together: ``ctx.on_commit``/``ctx.on_rollback`` run after the transaction ends, and a handler
+may answer a ``Deferred`` whose slow part (a network fetch) runs with no transaction open,
+followed by a short write transaction — holding SQLite's write lock for a fetch would stall
+every other writer for its whole duration.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -38,6 +46,44 @@ class CallContext:
     #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
     #: Repository), so that the handler does not look them up a second time.
     resolved: dict[str, Any] = field(default_factory=dict)
+    _on_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _on_rollback: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once this call's transaction has committed (e.g. empty the trash)."""
+        self._on_commit.append(hook)
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` if the transaction does not commit (undo a disk change); the last
+        registered runs first."""
+        self._on_rollback.append(hook)
+
+    def finished(self, *, committed: bool) -> None:
+        """Run the hooks for how the transaction ended; a failing hook is logged, not raised
+        (the answer is already decided by the transaction)."""
+        hooks = self._on_commit if committed else list(reversed(self._on_rollback))
+        self._on_commit, self._on_rollback = [], []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("%s hook %r failed", "commit" if committed else "rollback", hook)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A handler's answer when its slow part must run outside any transaction.
+
+    The handler runs (checks, lookups) in the call's transaction, which then ends. Then
+    ``work()`` is entered with no transaction open (it may hold a lock and fetch over the
+    network); inside it, ``finish(ctx, outcome)`` runs in a new write transaction with a fresh
+    ``ctx`` and gives the result. ``work``'s exit runs last, after commit or rollback hooks,
+    whatever happened. A Deferred method is registered with ``writes=False``: its first
+    transaction only reads.
+    """
+
+    work: Callable[[], AbstractContextManager[Any]]
+    finish: Callable[[CallContext, Any], Any]
 
 
 class Dispatcher:
@@ -71,34 +117,64 @@ class Dispatcher:
         method = self._find(envelope)
         started = time.perf_counter()
         key_id: int | None = None
+        ctx: CallContext | None = None
         try:
-            with self.db.transaction(write=method is not None and method.writes) as session:
-                try:
-                    caller = authenticate(session, envelope.api_key, client_ip)
-                except InvalidApiKey as exc:
-                    log.warning("refused API call from %s: %s", client_ip, exc.reason)
-                    raise
-                if needs_touch(caller.key):
-                    key_id = caller.key.id
-                name = envelope.method
-                if not isinstance(name, str):
-                    raise ApiError("Incorrect JSON query: 'method' must be a string")
-                if name.startswith("_"):
-                    raise MethodNotAllowed()
-                if method is None:
-                    raise NoSuchMethod(name)
-                method.check_args(envelope.args)
-                ctx = CallContext(session=session, user=caller.user, config=self.config,
-                                  client_ip=client_ip, registry=self.registry)
-                method.permission.check(ctx, envelope.args)
-                result = method.handler(ctx, **envelope.args)
-                session.flush()
-                log.debug("%s by user id %s in %.1f ms", name, caller.user.id,
-                          (time.perf_counter() - started) * 1000)
-                return result
+            try:
+                with self.db.transaction(write=method is not None and method.writes) as session:
+                    try:
+                        caller = authenticate(session, envelope.api_key, client_ip)
+                    except InvalidApiKey as exc:
+                        log.warning("refused API call from %s: %s", client_ip, exc.reason)
+                        raise
+                    if needs_touch(caller.key):
+                        key_id = caller.key.id
+                    name = envelope.method
+                    if not isinstance(name, str):
+                        raise ApiError("Incorrect JSON query: 'method' must be a string")
+                    if name.startswith("_"):
+                        raise MethodNotAllowed()
+                    if method is None:
+                        raise NoSuchMethod(name)
+                    method.check_args(envelope.args)
+                    ctx = CallContext(session=session, user=caller.user, config=self.config,
+                                      client_ip=client_ip, registry=self.registry)
+                    method.permission.check(ctx, envelope.args)
+                    result = method.handler(ctx, **envelope.args)
+                    session.flush()
+            except BaseException:
+                if ctx is not None:
+                    ctx.finished(committed=False)
+                raise
+            ctx = cast(CallContext, ctx)  # set: every path that leaves it None raised
+            ctx.finished(committed=True)
+            if isinstance(result, Deferred):
+                result = self._finish(ctx, result)
+            log.debug("%s by user id %s in %.1f ms", name, ctx.user.id,
+                      (time.perf_counter() - started) * 1000)
+            return result
         finally:
             if key_id is not None:
                 self._touch_key(key_id)
+
+    def _finish(self, first: CallContext, deferred: Deferred) -> Any:
+        """Run a ``Deferred``: its work outside any transaction, its finish in a write one."""
+        with deferred.work() as outcome:
+            ctx: CallContext | None = None
+            try:
+                with self.db.transaction(write=True) as session:
+                    user = session.get(User, first.user.id)
+                    if user is None or not user.active:
+                        raise InvalidApiKey("the caller was deleted or deactivated mid-call")
+                    ctx = CallContext(session=session, user=user, config=first.config,
+                                      client_ip=first.client_ip, registry=first.registry)
+                    result = deferred.finish(ctx, outcome)
+                    session.flush()
+            except BaseException:
+                if ctx is not None:
+                    ctx.finished(committed=False)
+                raise
+            ctx.finished(committed=True)
+            return result
 
     def _touch_key(self, key_id: int) -> None:
         """Record that a key was used; a separate write so that read calls stay reads."""
