@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from . import lookup
 from .errors import AccessDenied, ApiError, NotFound
@@ -184,7 +184,8 @@ def _object_statement(kind: Kind, user_id: int) -> Select[Any]:
     default_rank = (select(func.max(_rank(dflt.level)))
                     .where(dflt.user_id == DEFAULT_USER_ID, getattr(dflt, kind.target) == model.id)
                     .scalar_subquery())
-    return select(model, own_rank, group_rank, default_rank)
+    # The owner comes along: every result shape names it, and it decides the level anyway.
+    return select(model, own_rank, group_rank, default_rank).options(joinedload(model.owner))
 
 
 def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | None,
@@ -204,7 +205,8 @@ def resolve(session: Session, user: User, kind: Kind, value: Any) -> tuple[Any, 
     """
     where = lookup.id_or_name(kind.model, value)
     if user.admin:
-        obj = session.scalars(select(kind.model).where(where)).first()
+        obj = session.scalars(
+            select(kind.model).options(joinedload(kind.model.owner)).where(where)).first()
         return None if obj is None else (obj, Level.ADMIN)
     row = session.execute(_object_statement(kind, user.id).where(where)).first()
     if row is None:
