@@ -23,7 +23,7 @@ serve: install
 	  $(BIN)/rpcserver --config $(CONF) create-api-key admin --description "make serve" \
 	    --rotate --with-example; \
 	else \
-	  $(BIN)/rpcserver init $(INSTANCE); \
+	  $(BIN)/rpcserver init $(INSTANCE) --key-description "make serve"; \
 	fi
 	$(BIN)/rpcserver --config $(CONF) serve
 

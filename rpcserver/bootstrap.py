@@ -51,7 +51,8 @@ def seed_default_user(session: Session) -> User:
     return user
 
 
-def create_first_admin(session: Session, username: str, email: str) -> str:
+def create_first_admin(session: Session, username: str, email: str,
+                       key_description: str = "created by rpcserver init") -> str:
     """Create the first admin and return its API key (shown once)."""
     if session.scalar(select(User).where(User.admin.is_(True))) is not None:
         raise AlreadyInitialised("the database already has an admin; use "
@@ -60,11 +61,12 @@ def create_first_admin(session: Session, username: str, email: str) -> str:
                  active=True, admin=True)
     session.add(admin)
     session.flush()
-    key, _row = issue_api_key(session, admin, description="created by rpcserver init")
+    key, _row = issue_api_key(session, admin, description=key_description)
     return key
 
 
-def init_database(config: Config, admin_username: str, admin_email: str) -> str:
+def init_database(config: Config, admin_username: str, admin_email: str,
+                  key_description: str = "created by rpcserver init") -> str:
     """Create or upgrade the schema, seed the built-in users; returns the admin's key."""
     Path(config.repos_root).mkdir(parents=True, exist_ok=True)
     db = Database.connect(config.database_url)
@@ -72,6 +74,6 @@ def init_database(config: Config, admin_username: str, admin_email: str) -> str:
         migrations.upgrade(db.engine)
         with db.transaction(write=True) as session:
             seed_default_user(session)
-            return create_first_admin(session, admin_username, admin_email)
+            return create_first_admin(session, admin_username, admin_email, key_description)
     finally:
         db.dispose()

@@ -39,10 +39,12 @@ def main(config_path: str | None) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--admin-username", default="admin", show_default=True)
 @click.option("--admin-email", default="admin@localhost", show_default=True)
+@click.option("--key-description", default="created by rpcserver init", show_default=True,
+              help="Description of the admin's first API key.")
 @config_option
 @click.pass_context
 def init(ctx: click.Context, directory: Path, admin_username: str, admin_email: str,
-         config_path: str | None) -> None:
+         key_description: str, config_path: str | None) -> None:
     """Create an instance in DIRECTORY: config file, database, repository root and the first
     admin, whose API key is printed once."""
     try:
@@ -51,7 +53,7 @@ def init(ctx: click.Context, directory: Path, admin_username: str, admin_email: 
         raise click.ClickException(f"{exc}; nothing changed") from None
     config = _load(ctx, str(path))
     try:
-        key = bootstrap.init_database(config, admin_username, admin_email)
+        key = bootstrap.init_database(config, admin_username, admin_email, key_description)
     except bootstrap.AlreadyInitialised as exc:
         path.unlink()
         raise click.ClickException(str(exc)) from None

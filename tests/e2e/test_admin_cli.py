@@ -139,3 +139,18 @@ def test_config_flag_on_every_command(instance: ServerProcess) -> None:
     assert out.stdout.startswith("rpck_")
     assert env_less.rpcserver("--config", conf, "db", "upgrade").returncode == 0
     assert env_less.rpcserver("db", "upgrade", "--config", conf).returncode == 0
+
+
+def test_make_serve_key_rotation(instance: ServerProcess) -> None:
+    """What `make serve` does: init's key and later keys share a description; each new one
+    revokes the one printed before."""
+    first = instance.rpcserver("init", str(instance.instance), "--key-description",
+                               "make serve").stdout.strip()
+    second = instance.rpcserver("create-api-key", "admin", "--description", "make serve",
+                                "--rotate", "--with-example")
+    key = second.stdout.strip()
+    assert key.startswith("rpck_") and "curl" in second.stderr
+    instance.admin_key = key
+    instance.start()
+    assert instance.call("get_user", key=first)["error"] == "Invalid API key"
+    assert instance.call("get_user", key=key)["error"] is None
