@@ -70,9 +70,8 @@ class Caller:
 
 def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:
     """Find the active user behind ``api_key``; every failure is the same ``InvalidApiKey``."""
-    if not is_key_shaped(api_key):
+    if not isinstance(api_key, str) or not is_key_shaped(api_key):
         raise InvalidApiKey("malformed key")
-    assert isinstance(api_key, str)
     digest = key_digest(api_key)
     row = session.execute(
         select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.digest == digest)

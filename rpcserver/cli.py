@@ -155,7 +155,8 @@ def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
 
     registry = build_registry()
     found = registry.lookup(method)
-    assert found is not None
+    if found is None:
+        raise click.ClickException(f"no such method: {method}")
     database = Database.connect(config.database_url)
     try:
         with database.transaction(write=True) as session:

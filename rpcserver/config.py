@@ -108,7 +108,7 @@ def _type_of(name: str) -> type:
 
 def _check_type(name: str, value: Any) -> Any:
     wanted = _type_of(name)
-    if wanted is int and isinstance(value, bool) or not isinstance(value, wanted):
+    if (wanted is int and isinstance(value, bool)) or not isinstance(value, wanted):
         kind = {int: "a whole number", bool: "true or false", str: "a string"}[wanted]
         raise ConfigError(f"setting {name} must be {kind}, not {value!r}")
     return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -44,7 +44,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    __table_args__: Any = {"sqlite_autoincrement": True}
+    __table_args__: ClassVar[Any] = {"sqlite_autoincrement": True}
 
 
 class Level(enum.IntEnum):

@@ -18,8 +18,8 @@ from werkzeug.test import Client
 
 from rpcserver import migrations
 from rpcserver.api import build_registry
-from rpcserver.auth import issue_api_key
 from rpcserver.app import ApiApp, create_app
+from rpcserver.auth import issue_api_key
 from rpcserver.bootstrap import create_first_admin, seed_default_user
 from rpcserver.config import Config
 from rpcserver.db import Database

@@ -61,7 +61,7 @@ def test_row4_parse_errors_never_echo_the_body(client: Client, body: bytes) -> N
 
 
 def test_row4_parse_error_keeps_the_api_key_out(client: Client, admin_key: str) -> None:
-    body = '{"api_key": "%s", "method": "get_user", ' % admin_key
+    body = f'{{"api_key": "{admin_key}", "method": "get_user", '
     assert admin_key not in post(client, body)["error"]
 
 
@@ -262,9 +262,8 @@ class TestRhodeCodeEnvelope:
 @pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "x\\ud83d"])
 def test_row4_lone_surrogate_escapes_are_a_parse_error(client: Client, admin_key: str,
                                                        escape: str) -> None:
-    body = ('{"id": 1, "api_key": "%s", "method": "create_user", "args": '
-            '{"username": "bob", "email": "b@example.com", "firstname": "%s"}}'
-            % (admin_key, escape))
+    args = {"username": "bob", "email": "b@example.com", "firstname": "@@"}
+    body = json.dumps(envelope(admin_key, "create_user", args)).replace("@@", escape)
     answer = post(client, body)
     assert answer["error"] == (
         "JSON parse error ERR:a string holds a lone UTF-16 surrogate escape")

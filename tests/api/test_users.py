@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from rpcserver.auth import verify_password
 from rpcserver.db import Database
 from rpcserver.models import RepoGroup, User
-from tests.conftest import Rpc, ApiUser
+from tests.conftest import ApiUser, Rpc
 
 USER_KEYS = ["user_id", "username", "firstname", "lastname", "email", "emails", "active",
              "admin"]

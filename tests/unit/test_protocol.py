@@ -26,7 +26,8 @@ def test_missing_key_error_carries_the_id() -> None:
 def test_big_integers_survive_a_round_trip() -> None:
     big = 2**100
     envelope = decode(json.dumps({"id": big, "api_key": "", "method": "", "args": {}}).encode())
-    assert encode(answer(envelope.id, 1, None)) == f'{{"id": {big}, "result": 1, "error": null}}'.encode()
+    expected = f'{{"id": {big}, "result": 1, "error": null}}'.encode()
+    assert encode(answer(envelope.id, 1, None)) == expected
 
 
 def test_encode_orders_keys_and_escapes_non_ascii() -> None:
