@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -44,7 +44,8 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    __table_args__: ClassVar[Any] = {"sqlite_autoincrement": True}
+    # Inherited by every table that declares no table args of its own.
+    __table_args__: Any = {"sqlite_autoincrement": True}  # noqa: RUF012
 
 
 class Level(enum.IntEnum):

@@ -37,7 +37,7 @@ class Method:
     writes: bool
     dialect: str = KALLITHEA
     aliases: tuple[str, ...] = ()
-    validator: Draft202012Validator = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    validator: Draft202012Validator = field(repr=False, compare=False, default=None)
 
     @property
     def params(self) -> list[str]:

@@ -17,7 +17,7 @@ def configure_logging(config: Config) -> None:
     logging.basicConfig(level=config.log_level, format=LOG_FORMAT)
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """Each worker builds its own app, so no database connection crosses a fork.
 
     ``app_factory`` replaces the API app (the benchmarks' baseline runs on the very same
