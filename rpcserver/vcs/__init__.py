@@ -1,0 +1,25 @@
+"""Repositories on disk: the git command line (``git``), reading (``repo``), writing and
+pulling (``fetch``), and the store's layout, locks and undoable moves (``store``)."""
+
+from .git import Git, GitError, GitMissing, GitTimeout
+from .repo import Commit, NoSuchPath, Refs, Repo, Tree, is_bare_repository
+from .store import Busy, DiskChanges, RepoLock, Store, UnsafePath, name_problem
+
+__all__ = [
+    "Busy",
+    "Commit",
+    "DiskChanges",
+    "Git",
+    "GitError",
+    "GitMissing",
+    "GitTimeout",
+    "NoSuchPath",
+    "Refs",
+    "Repo",
+    "RepoLock",
+    "Store",
+    "Tree",
+    "UnsafePath",
+    "is_bare_repository",
+    "name_problem",
+]

@@ -1,0 +1,196 @@
+"""Running the ``git`` command line safely: list arguments, a scrubbed environment, a protocol
+allow-list and a timeout that kills git together with every helper it started.
+
+Nothing a client sends reaches git as an option: callers validate names and revisions first and
+put ``--`` (or ``--end-of-options``) before anything that came from outside. Secrets (a
+clone_uri's password) never appear in argv: they travel as configuration in the environment
+(``GIT_CONFIG_COUNT``), which other local users cannot read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: The oldest git we run: ``GIT_CONFIG_GLOBAL`` (2.32) keeps the service account's
+#: ~/.gitconfig out; ``GIT_CONFIG_COUNT`` (2.31) carries secrets outside argv.
+MIN_VERSION = (2, 32)
+#: ``http.curloptResolve`` (2.37) pins an http(s) host to the address we validated.
+PIN_VERSION = (2, 37)
+
+#: Configuration every call runs with. Hooks and fsmonitor could run programs named in a
+#: repository's own config (a repository adopted by rescan_repos is not ours); redirects could
+#: lead a validated URL to an internal host; a credential helper could prompt or leak.
+SAFE_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.hooksPath", os.devnull),
+    ("core.fsmonitor", "false"),
+    ("credential.helper", ""),
+    ("http.followRedirects", "false"),
+    ("protocol.version", "2"),
+    ("gc.auto", "0"),
+    ("init.defaultBranch", "master"),
+    ("advice.defaultBranchName", "false"),
+)
+
+
+class GitError(Exception):
+    """git failed; ``detail`` is for the server log (already free of secrets)."""
+
+    def __init__(self, command: str, returncode: int | None, detail: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.detail = detail
+        super().__init__(f"git {command} failed ({returncode}): {detail}")
+
+
+class GitTimeout(GitError):
+    def __init__(self, command: str, timeout: float) -> None:
+        super().__init__(command, None, f"timed out after {timeout:g} s; killed")
+
+
+class GitMissing(Exception):
+    """git is not installed or too old: the server cannot start."""
+
+
+@dataclass(frozen=True)
+class Git:
+    """The git executable and how long one call may take."""
+
+    executable: str
+    version: tuple[int, ...]
+    timeout: float
+    #: Extra environment for every call (tests use it for nothing; kept for deployments).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def find(cls, timeout: float) -> Git:
+        """The git on PATH; ``GitMissing`` with a message an admin can act on otherwise."""
+        executable, version = _locate()
+        return cls(executable=executable, version=version, timeout=timeout)
+
+    @property
+    def can_pin_hosts(self) -> bool:
+        return self.version >= PIN_VERSION
+
+    def run(self, args: Sequence[str], *, git_dir: str | None = None,
+            input: bytes | None = None, protocols: Iterable[str] = (),
+            config: Iterable[tuple[str, str]] = (), timeout: float | None = None,
+            redact: Iterable[str] = ()) -> bytes:
+        """Run ``git <args>`` and return its stdout; ``GitError`` on a non-zero exit.
+
+        ``protocols`` is the transport allow-list (``GIT_ALLOW_PROTOCOL``; empty: none at all,
+        enough for everything local). ``config`` is passed through the environment, never
+        argv. ``redact`` lists strings (passwords) to blank out of error details.
+        """
+        command = args[0] if args else ""
+        argv = [self.executable]
+        if git_dir is not None:
+            argv.append(f"--git-dir={git_dir}")
+        argv.extend(args)
+        env = self._environment(protocols, config)
+        limit = self.timeout if timeout is None else timeout
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
+                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
+        except OSError as exc:
+            raise GitError(command, None, f"cannot run git: {exc}") from None
+        try:
+            out, err = proc.communicate(input, timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise GitTimeout(command, limit) from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        if proc.returncode != 0:
+            raise GitError(command, proc.returncode, _scrub(err, redact))
+        return out
+
+    def _environment(self, protocols: Iterable[str],
+                     config: Iterable[tuple[str, str]]) -> dict[str, str]:
+        env = dict(_base_environment())
+        env.update(self.env)
+        env["GIT_ALLOW_PROTOCOL"] = ":".join(protocols)
+        pairs = [*SAFE_CONFIG, *config]
+        env["GIT_CONFIG_COUNT"] = str(len(pairs))
+        for i, (key, value) in enumerate(pairs):
+            env[f"GIT_CONFIG_KEY_{i}"] = key
+            env[f"GIT_CONFIG_VALUE_{i}"] = value
+        return env
+
+
+@functools.cache
+def _base_environment() -> dict[str, str]:
+    """The server's environment without any ``GIT_*`` variable, plus our fixed settings.
+
+    Proxy and CA settings (``https_proxy``, ``SSL_CERT_FILE``) pass through; a stray
+    ``GIT_DIR`` or ``GIT_SSH_COMMAND`` from the service manager does not.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.pop("SSH_ASKPASS", None)
+    env.update({
+        "LC_ALL": "C",
+        "LANGUAGE": "C",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        # Overrides a repository's core.askPass; an empty answer fails authentication.
+        "GIT_ASKPASS": shutil.which("false") or "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_OPTIONAL_LOCKS": "0",
+    })
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill git and the helpers it started (remote-http, index-pack, ssh), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    # git names the URL it failed on; never let a password in a URL reach the log.
+    text = re.sub(r"(://[^/\s:@]*:)[^@\s/]*@", r"\1***@", text)
+    return text[-2000:]
+
+
+@functools.cache
+def _locate() -> tuple[str, tuple[int, ...]]:
+    executable = shutil.which("git")
+    if executable is None:
+        raise GitMissing("git was not found on PATH; rpcserver keeps repositories as git "
+                         "repositories and needs the git command line (install git "
+                         f"{'.'.join(map(str, MIN_VERSION))} or newer)")
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, check=True,
+                             timeout=30, env=_base_environment()).stdout.decode()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitMissing(f"{executable} --version failed: {exc}") from None
+    version = parse_version(out)
+    if version < MIN_VERSION:
+        wanted = ".".join(map(str, MIN_VERSION))
+        raise GitMissing(f"{executable} is git {'.'.join(map(str, version))}; rpcserver "
+                         f"needs git {wanted} or newer")
+    return executable, version
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``git version 2.39.5`` -> (2, 39, 5); anything unparsable is (0,)."""
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not found:
+        return (0,)
+    return tuple(int(part) for part in found.groups() if part is not None)

@@ -1,0 +1,242 @@
+"""Reading a bare repository through git plumbing: refs, revisions, commits, trees.
+
+Revision numbers are Kallithea's: the 0-based position of a commit in
+``git rev-list --date-order --reverse --branches --tags`` (oldest first), so the newest commit,
+the "tip", has the highest number. Nothing here passes a client's string to git unless it
+matched a strict pattern first (``resolve``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .git import Git, GitError
+
+_HEX = re.compile(r"^[0-9a-f]{4,40}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+#: A revision number as Kallithea accepts it: digits, shorter than a short id.
+_INDEX = re.compile(r"^[0-9]{1,11}$")
+NULL_SHA = "0" * 40
+
+
+@dataclass(frozen=True)
+class Refs:
+    #: branch name -> commit id
+    branches: dict[str, str]
+    #: tag name -> commit id (annotated tags peeled)
+    tags: dict[str, str]
+    #: full ref name -> the id it stores (an annotated tag's own id), for ref updates
+    raw: dict[str, str]
+    head: str | None
+
+
+@dataclass(frozen=True)
+class Commit:
+    raw_id: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    timestamp: int
+    message: str
+    added: list[str] | None = None
+    changed: list[str] | None = None
+    removed: list[str] | None = None
+
+    @property
+    def date(self) -> dt.datetime:
+        """Commit time in UTC, without zone (the API prints UTC)."""
+        return dt.datetime.fromtimestamp(self.timestamp, dt.UTC).replace(tzinfo=None)
+
+    @property
+    def author(self) -> str:
+        return f"{self.author_name} <{self.author_email}>"
+
+
+class NoSuchPath(Exception):
+    """The path does not exist at that revision, or is not a directory."""
+
+
+@dataclass(frozen=True)
+class Tree:
+    dirs: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+_LOG_FORMAT = "%x1e%H%x1f%P%x1f%ct%x1f%an%x1f%ae%x1f%B"
+_STATUS = {"A": "added", "M": "changed", "T": "changed", "D": "removed"}
+
+
+class Repo:
+    """A bare git repository on disk."""
+
+    def __init__(self, git: Git, path: Path) -> None:
+        self.git = git
+        self.path = path
+
+    def run(self, *args: str, input: bytes | None = None) -> bytes:
+        return self.git.run(list(args), git_dir=str(self.path), input=input)
+
+    def exists(self) -> bool:
+        return is_bare_repository(self.path)
+
+    def refs(self) -> Refs:
+        out = self.run("for-each-ref", "--format=%(objectname)%00%(*objectname)%00%(refname)",
+                       "refs/heads", "refs/tags")
+        branches: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        raw: dict[str, str] = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            oid, peeled, ref = line.split("\0", 2)
+            raw[ref] = oid
+            if ref.startswith("refs/heads/"):
+                branches[ref[len("refs/heads/"):]] = oid
+            elif ref.startswith("refs/tags/"):
+                tags[ref[len("refs/tags/"):]] = peeled or oid
+        return Refs(branches=branches, tags=tags, raw=raw, head=self.head())
+
+    def head(self) -> str | None:
+        """The branch HEAD names (``refs/heads/...``), whether or not it exists yet."""
+        try:
+            return self.run("symbolic-ref", "-q", "HEAD").decode().strip() or None
+        except GitError:
+            return None
+
+    def revisions(self) -> list[str]:
+        """Every commit reachable from a branch or tag, oldest first (Kallithea's order)."""
+        out = self.run("rev-list", "--date-order", "--reverse", "--branches", "--tags")
+        return out.decode("ascii").split()
+
+    def count(self) -> int:
+        return int(self.run("rev-list", "--count", "--branches", "--tags").strip() or 0)
+
+    def tip(self) -> Commit | None:
+        """The newest commit (highest revision number), or None when empty."""
+        out = self.run("log", "-1", "--date-order", "--branches", "--tags",
+                       "--encoding=UTF-8", f"--format={_LOG_FORMAT}", "-z")
+        found = _parse_log(out, with_files=False)
+        return found[0] if found else None
+
+    def resolve(self, revision: str, refs: Refs | None = None,
+                revisions: list[str] | None = None) -> str | None:
+        """The commit id ``revision`` names, or None.
+
+        Accepted, in this order: ``tip``, a revision number, a branch, a tag, a commit id or
+        an unambiguous prefix of one (4-40 hex digits). Nothing else reaches git.
+        """
+        if revision in ("tip", "HEAD", ""):
+            tip = self.tip()
+            return tip.raw_id if tip else None
+        if _INDEX.fullmatch(revision) and len(revision) < 12:
+            revs = self.revisions() if revisions is None else revisions
+            index = int(revision)
+            return revs[index] if index < len(revs) else None
+        refs = self.refs() if refs is None else refs
+        if revision in refs.branches:
+            return refs.branches[revision]
+        if revision in refs.tags:
+            return refs.tags[revision]
+        if not _HEX.fullmatch(revision):
+            return None
+        try:
+            out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options",
+                           f"{revision}^{{commit}}")
+        except GitError:
+            return None
+        found = out.decode().strip()
+        return found if _SHA.fullmatch(found) else None
+
+    def commits(self, ids: Iterable[str], *, with_files: bool) -> list[Commit]:
+        """The commits ``ids`` (full ids), in that order."""
+        wanted = [i for i in ids if _SHA.fullmatch(i)]
+        if not wanted:
+            return []
+        args = ["log", "--no-walk=unsorted", "--stdin", "--encoding=UTF-8",
+                f"--format={_LOG_FORMAT}", "-z"]
+        if with_files:
+            args += ["--name-status", "--no-renames", "--diff-merges=first-parent", "--root"]
+        out = self.run(*args, input="\n".join(wanted).encode() + b"\n")
+        return _parse_log(out, with_files=with_files)
+
+    def tree(self, commit: str, path: str) -> Tree:
+        """Directories and files under ``path`` at ``commit``, recursively, walked top-down
+        like Kallithea (each directory's subdirectories, then its files, then deeper)."""
+        if not _SHA.fullmatch(commit):
+            raise NoSuchPath(path)
+        spec = f"{commit}:{path}" if path else f"{commit}^{{tree}}"
+        try:
+            kind = self.run("cat-file", "-t", spec).decode().strip()
+        except GitError:
+            raise NoSuchPath(path) from None
+        if kind != "tree":
+            raise NoSuchPath(path)
+        out = self.run("ls-tree", "-r", "-t", "-z", "--end-of-options", spec)
+        children: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            meta, _tab, raw_name = entry.partition(b"\t")
+            kind = meta.split()[1].decode()
+            name = raw_name.decode("utf-8", "replace")
+            parent = name.rpartition("/")[0]
+            full = f"{path}/{name}" if path else name
+            if kind == "tree":
+                children.setdefault(parent, ([], []))[0].append(full)
+                children.setdefault(name, ([], []))
+            elif kind == "blob":
+                children.setdefault(parent, ([], []))[1].append(full)
+            # "commit" entries are submodules: neither a file nor a directory, as in Kallithea.
+        result = Tree()
+        _walk(children, "", path, result)
+        return result
+
+
+def _walk(children: dict[str, tuple[list[str], list[str]]], rel: str, base: str,
+          out: Tree) -> None:
+    dirs, files = children.get(rel, ([], []))
+    out.dirs.extend(dirs)
+    out.files.extend(files)
+    for full in dirs:
+        _walk(children, full[len(base) + 1:] if base else full, base, out)
+
+
+def _parse_log(out: bytes, *, with_files: bool) -> list[Commit]:
+    """Parse ``git log -z --format=_LOG_FORMAT [--name-status]`` output."""
+    commits: list[Commit] = []
+    tokens = out.split(b"\0")
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if not token.startswith(b"\x1e"):
+            continue
+        fields = token[1:].decode("utf-8", "replace").split("\x1f", 5)
+        raw_id, parents, stamp, name, email, message = fields
+        files: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        while with_files and i + 1 < len(tokens) and not tokens[i].startswith(b"\x1e"):
+            status = tokens[i].strip().decode("ascii", "replace")
+            if not status:
+                i += 1
+                continue
+            path = tokens[i + 1].decode("utf-8", "replace")
+            i += 2
+            bucket = _STATUS.get(status[:1])
+            if bucket is not None:
+                files[bucket].append(path)
+        commits.append(Commit(
+            raw_id=raw_id, parents=tuple(parents.split()), timestamp=int(stamp),
+            author_name=name, author_email=email, message=message.rstrip("\n"),
+            added=files["added"] if with_files else None,
+            changed=files["changed"] if with_files else None,
+            removed=files["removed"] if with_files else None,
+        ))
+    return commits
+
+
+def is_bare_repository(path: Path) -> bool:
+    """A directory that looks like a bare git repository (HEAD, objects/, refs/)."""
+    return ((path / "HEAD").is_file() and (path / "objects").is_dir()
+            and (path / "refs").is_dir())
