@@ -192,6 +192,10 @@ def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | Non
              default: int | None) -> Level:
     if user.admin or obj.owner_id == user.id:
         return Level.ADMIN
+    if user.id == DEFAULT_USER_ID:
+        # ``default``'s own grants are the default grants: what every user gets, so a private
+        # repository ignores them for ``default`` too.
+        own = None
     if kind.has_private and obj.private:
         default = None
     return max(_to_level(own), _to_level(group), _to_level(default))
@@ -270,8 +274,9 @@ def levels(kind: Kind, user: User) -> Select[Any]:
             model, model.id == getattr(dflt, kind.target)).where(model.private.is_(False))
     sources = union_all(
         select(model.id.label("id"), admin_rank.label("rank")).where(model.owner_id == user.id),
+        # For ``default`` itself its own grants are the default grants (see _combine).
         select(getattr(own, kind.target).label("id"), _rank(own.level).label("rank"))
-        .where(own.user_id == user.id),
+        .where(own.user_id == user.id, own.user_id != DEFAULT_USER_ID),
         select(getattr(via, kind.target).label("id"), _rank(via.level).label("rank"))
         .join(UserGroupMember, UserGroupMember.group_id == via.group_id)
         .join(member_of, member_of.id == via.group_id)

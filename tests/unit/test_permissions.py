@@ -188,6 +188,14 @@ class TestPrivateRepositories:
         assert level(session, bob, REPO, repo) is N
         assert perms.effective_permissions(session, bob, REPO) == {}
 
+    def test_default_itself_gets_nothing_either(self, session: Session) -> None:
+        repo = new_object(session, REPO, "r", private=True)
+        grant(session, REPO, repo, A, user=perms.DEFAULT_USER_ID)
+        default = session.get(User, perms.DEFAULT_USER_ID)
+        assert default is not None
+        assert level(session, default, REPO, repo) is N
+        assert perms.effective_permissions(session, default, REPO) == {}
+
     def test_own_and_group_grants_still_count(self, session: Session) -> None:
         bob, amy = new_user(session, "bob"), new_user(session, "amy")
         repo = new_object(session, REPO, "r", private=True)
