@@ -438,7 +438,7 @@ class _OnObject:
         self.arg = arg
         self.level = level
         self.optional = optional
-        self.description = f"admin or {self.kind.perm_name(level)} on `{arg}`"
+        self.description = f"admin, owner, or `{self.kind.perm_name(level)}` on `{arg}`"
 
     def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
         value = args.get(self.arg)
@@ -465,7 +465,8 @@ class AllOf:
 
     def __init__(self, *requirements: Requirement) -> None:
         self.requirements = requirements
-        self.description = " and ".join(r.description for r in requirements)
+        # A requirement without a description (an argument check) is not a permission.
+        self.description = " and ".join(r.description for r in requirements if r.description)
 
     def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
         for requirement in self.requirements:

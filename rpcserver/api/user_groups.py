@@ -172,7 +172,7 @@ class _GroupNameGiven:
     """``group_name`` or its RhodeCode 1.2 spelling ``name``: missing both is API.md §1 row
     12, so it is checked before the permission (row 15)."""
 
-    description = "`group_name` or `name`"
+    description = ""
 
     def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
         if "group_name" not in args and "name" not in args:
