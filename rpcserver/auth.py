@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidApiKey
@@ -61,11 +61,35 @@ def issue_api_key(session: Session, user: User, *, description: str = "",
 
 
 @dataclass(frozen=True)
+class KeyUse:
+    """What the dispatcher needs of the key that authenticated a request."""
+
+    id: int
+    last_used_on: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Caller:
     """The authenticated user of one request."""
 
     user: User
-    key: ApiKey
+    key: KeyUse
+
+
+# Every request runs this, so it is built once and is one statement: the user (an ORM object,
+# the handlers use it), the key's columns (no second ORM object to track), and whether any IP
+# rule applies (rules are rare; they are fetched only when there are some).
+_has_ip_rules = (select(UserIpRule.id)
+                 .where(UserIpRule.user_id.in_([User.id, DEFAULT_USER_ID]))
+                 .exists())
+_KEY_LOOKUP = (
+    select(User, ApiKey.id, ApiKey.digest, ApiKey.revoked_on, ApiKey.expires_on,
+           ApiKey.last_used_on, _has_ip_rules)
+    .join_from(ApiKey, User, ApiKey.user_id == User.id)
+    .where(ApiKey.digest == bindparam("digest"))
+)
+_IP_RULES = select(UserIpRule.ip_addr).where(
+    UserIpRule.user_id.in_([bindparam("user_id"), DEFAULT_USER_ID]))
 
 
 def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:
@@ -73,32 +97,28 @@ def authenticate(session: Session, api_key: object, client_ip: str | None) -> Ca
     if not isinstance(api_key, str) or not is_key_shaped(api_key):
         raise InvalidApiKey("malformed key")
     digest = key_digest(api_key)
-    row = session.execute(
-        select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.digest == digest)
-    ).first()
+    row = session.execute(_KEY_LOOKUP, {"digest": digest}).first()
     if row is None:
         raise InvalidApiKey("unknown key")
-    key, user = row
+    user, key_id, key_digest_, revoked_on, expires_on, last_used_on, has_rules = row
     # The index found the row; compare anyway in constant time, as a second line of defence.
-    if not hmac.compare_digest(key.digest, digest):
+    if not hmac.compare_digest(key_digest_, digest):
         raise InvalidApiKey("digest mismatch")
-    if key.revoked_on is not None:
-        raise InvalidApiKey(f"revoked key id {key.id} of user id {user.id}")
+    if revoked_on is not None:
+        raise InvalidApiKey(f"revoked key id {key_id} of user id {user.id}")
     now = utcnow()
-    if key.expires_on is not None and key.expires_on <= now:
-        raise InvalidApiKey(f"expired key id {key.id} of user id {user.id}")
+    if expires_on is not None and expires_on <= now:
+        raise InvalidApiKey(f"expired key id {key_id} of user id {user.id}")
     if not user.active or user.id == DEFAULT_USER_ID:
         raise InvalidApiKey(f"inactive user id {user.id}")
-    if not ip_allowed(session, user.id, client_ip):
+    if has_rules and not ip_allowed(session, user.id, client_ip):
         raise InvalidApiKey(f"address {client_ip} not allowed for user id {user.id}")
-    return Caller(user=user, key=key)
+    return Caller(user=user, key=KeyUse(id=key_id, last_used_on=last_used_on))
 
 
 def ip_allowed(session: Session, user_id: int, client_ip: str | None) -> bool:
     """No rule for the user and none for ``default`` (the global list) means any address."""
-    rules = session.scalars(
-        select(UserIpRule.ip_addr).where(UserIpRule.user_id.in_((user_id, DEFAULT_USER_ID)))
-    ).all()
+    rules = session.scalars(_IP_RULES, {"user_id": user_id}).all()
     if not rules:
         return True
     if client_ip is None:
@@ -110,7 +130,7 @@ def ip_allowed(session: Session, user_id: int, client_ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(rule, strict=False) for rule in rules)
 
 
-def needs_touch(key: ApiKey) -> bool:
+def needs_touch(key: KeyUse) -> bool:
     return key.last_used_on is None or utcnow() - key.last_used_on >= LAST_USED_RESOLUTION
 
 
