@@ -1,0 +1,59 @@
+"""Profile one call in-process with cProfile, on a scratch SQLite database of a given size.
+
+    python -m bench.profile get_user --args '{"userid": "user-000500"}' -n 500
+    python -m bench.profile get_repos --caller reader --repos 200 --sort tottime
+
+Prints the per-call time, the SQL statements per call and cProfile's top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+from .scaling import ScaleCall, _build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("method")
+    parser.add_argument("--args", default="{}", help="the call's args, as JSON")
+    parser.add_argument("--caller", choices=("admin", "reader"), default="admin")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--repos", type=int, default=0)
+    parser.add_argument("-n", type=int, default=300, help="calls to profile")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    call = ScaleCall(args.method, args.method, json.loads(args.args), args.caller, True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _build(f"sqlite:///{Path(tmp) / 'profile.db'}", "profile", args.users,
+                      args.repos, Path(tmp))
+        for _ in range(20):
+            data.call(call)
+        data.statements[0] = 0
+        data.call(call)
+        statements = data.statements[0]
+        t0 = time.perf_counter()
+        for _ in range(args.n):
+            data.call(call)
+        per_call = (time.perf_counter() - t0) / args.n * 1000
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.n):
+            data.call(call)
+        profiler.disable()
+        data.db.dispose()
+    print(f"{args.method}: {per_call:.3f} ms per call (unprofiled), {statements} SQL "
+          f"statements per call")
+    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
