@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import update
 
 from rpcserver.db import Database
 from rpcserver.models import (
@@ -41,8 +42,8 @@ def bob(rpc: Rpc, db: Database, make_user: MakeUser) -> ApiUser:
     rpc("add_user_to_user_group", usergroupid="old", userid="bob")
     rpc("update_user_group", usergroupid="old", active=False)
     with db.transaction(write=True) as session:
-        session.execute(UserUserGroupPerm.__table__.update()
-                        .where(UserUserGroupPerm.target_group_id == 3).values(level="NONE"))
+        session.execute(update(UserUserGroupPerm)
+                        .where(UserUserGroupPerm.target_group_id == 3).values(level=Level.NONE))
         repos = {name: Repository(name=name, owner_id=user.id if name == "mine" else 2,
                                   private=name == "priv")
                  for name in ("pub", "priv", "mine", "granted", "via-team", "via-old",

@@ -225,7 +225,7 @@ def build_world(db: Database, admin_key: str) -> World:
                             "expired": users["expired"].id}.get(role, zed)
                 extra = {"private": True} if role == "stranger" and kind == "repository" else {}
                 obj = add(name, owner_id, **extra)
-                grants = {
+                by_role: dict[str, list[Any]] = {
                     "group_admin": [user_perm(user_id=users["group_admin"].id, level=Level.ADMIN)],
                     "own_reader": [user_perm(user_id=users["own_reader"].id, level=Level.READ)],
                     "group_reader": [group_perm(group_id=readers.id, level=Level.READ)],
@@ -233,8 +233,8 @@ def build_world(db: Database, admin_key: str) -> World:
                     "stranger": [group_perm(group_id=dormant.id, level=Level.ADMIN),
                                  user_perm(user_id=1, level=Level.WRITE)
                                  if kind == "repository" else None],
-                }.get(role, [])
-                for grant in grants:
+                }
+                for grant in by_role.get(role, []):
                     if grant is not None:
                         setattr(grant, target, obj.id)
                         session.add(grant)

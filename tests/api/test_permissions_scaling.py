@@ -64,7 +64,7 @@ def grow(db: Database, start: int, stop: int, user_id: int, other_id: int) -> No
 
         def ids(model: Any, prefix: str) -> list[int]:
             names = [f"{prefix}{i}" for i in rng]
-            found = dict(session.execute(select(model.name, model.id)
+            found: dict[str, int] = dict(session.execute(select(model.name, model.id)
                                          .where(model.name.in_(names))).all())
             return [found[name] for name in names]
 

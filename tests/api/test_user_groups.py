@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.test import Client
 
 from rpcserver.api import user_groups
@@ -210,9 +210,9 @@ class TestList:
         for name in ("public", "hidden", "granted"):
             create(rpc, name)
         with db.transaction(write=True) as session:
-            session.execute(UserUserGroupPerm.__table__.update()
+            session.execute(update(UserUserGroupPerm)
                             .where(UserUserGroupPerm.target_group_id.in_([2, 3]))
-                            .values(level="NONE"))
+                            .values(level=Level.NONE))
             session.add(UserUserGroupPerm(user_id=bob.id, target_group_id=3, level=Level.READ))
         names = [g["group_name"] for g in rpc("get_user_groups", key=bob.key)["result"]]
         assert names == ["public", "granted"]
@@ -332,7 +332,7 @@ class TestMembership:
         create(rpc, "secret")
         rpc("add_user_to_user_group", usergroupid="team", userid="bob")
         with db.transaction(write=True) as session:
-            session.execute(UserUserGroupPerm.__table__.delete()
+            session.execute(delete(UserUserGroupPerm)
                             .where(UserUserGroupPerm.target_group_id == 2))
             session.add(UserGroupUserGroupPerm(group_id=1, target_group_id=2,
                                                level=Level.ADMIN))
@@ -365,7 +365,7 @@ class TestMembership:
         create(rpc, "devs")
         rpc("add_user_to_user_group", usergroupid="devs", userid="bob")
         with db.transaction(write=True) as session:
-            session.execute(UserUserGroupPerm.__table__.delete())
+            session.execute(delete(UserUserGroupPerm))
         assert rpc("get_user_group", key=bob.key, usergroupid="devs")["error"] == (
             "user group `devs` does not exist")
 

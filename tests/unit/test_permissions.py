@@ -243,14 +243,16 @@ class TestSetBased:
         """Random grants of every kind: the set-based levels equal the per-object ones."""
         rng = random.Random(seed)  # noqa: S311 - test data, not a secret
         users = [new_user(session, f"u{n}") for n in range(5)]
+        owners: list[User | int] = [*users, 2]
+        grantees: list[User | int] = [*users, perms.DEFAULT_USER_ID]
         groups = [new_group(session, f"team{n}", rng.sample(users, rng.randint(0, 4)),
                             active=rng.random() > 0.3) for n in range(4)]
         for kind in perms.KINDS:
             extra = (lambda: {"private": rng.random() < 0.3}) if kind.has_private else dict
             objs = [new_object(session, kind, f"{kind.prefix}-{n}",
-                               owner=rng.choice([*users, 2]), **extra()) for n in range(12)]
+                               owner=rng.choice(owners), **extra()) for n in range(12)]
             for obj in objs:
-                for who in rng.sample([*users, perms.DEFAULT_USER_ID], 3):
+                for who in rng.sample(grantees, 3):
                     grant(session, kind, obj, rng.choice(list(Level)), user=who)
                 for group in rng.sample(groups, 2):
                     if kind is USER_GROUP and group.id == obj.id:
