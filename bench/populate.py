@@ -46,19 +46,31 @@ class Population:
     missing: set[str] = field(default_factory=set)
 
 
-class Api:
-    """One keep-alive session per thread; every error but "No such method" is fatal."""
+Post = Callable[[dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.local = threading.local()
+
+def http_post(url: str) -> Post:
+    """POST an envelope to a server: one keep-alive session per thread."""
+    local = threading.local()
+
+    def post(body: dict[str, Any]) -> dict[str, Any]:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        answer: dict[str, Any] = session.post(url, json=body, timeout=120).json()
+        return answer
+
+    return post
+
+
+class Api:
+    """Calls through ``post``; every error but "No such method" is fatal."""
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
 
     def call(self, key: str, method: str, **args: Any) -> Any:
-        session = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-        body: dict[str, Any] = {"id": 1, "api_key": key, "method": method, "args": args}
-        answer = session.post(self.url, json=body, timeout=120).json()
+        answer = self.post({"id": 1, "api_key": key, "method": method, "args": args})
         error = answer["error"]
         if error is not None:
             if error.startswith("No such method"):
@@ -87,13 +99,19 @@ def _all(pool: ThreadPoolExecutor, work: Callable[[Any], Any], items: Iterable[A
 
 
 def populate(server: ServerProcess) -> Population:
-    api = Api(server.api_url)
-    admin = server.admin_key
+    """Populate a running server; ``reader``'s key comes from ``rpcserver create-api-key``."""
+    def reader_key() -> str:
+        return server.rpcserver("create-api-key", READER, "--description", "bench").stdout.strip()
+
+    return populate_with(Api(http_post(server.api_url)), server.admin_key, reader_key)
+
+
+def populate_with(api: Api, admin: str, reader_key: Callable[[], str], *,
+                  parallel: int = PARALLEL) -> Population:
     pop = Population(admin_key=admin)
-    with ThreadPoolExecutor(PARALLEL) as pool:
+    with ThreadPoolExecutor(parallel) as pool:
         _users(api, admin, pool, pop)
-        pop.reader_key = server.rpcserver("create-api-key", READER,
-                                          "--description", "bench").stdout.strip()
+        pop.reader_key = reader_key()
         _step(pop, lambda: _user_groups(api, admin, pool, pop))
         _step(pop, lambda: _repos(api, admin, pool, pop))
     return pop

@@ -1,7 +1,10 @@
 """Profile one call in-process with cProfile, on a scratch SQLite database of a given size.
 
     python -m bench.profile get_user --args '{"userid": "user-000500"}' -n 500
-    python -m bench.profile get_repos --caller reader --repos 200 --sort tottime
+    python -m bench.profile get_user_groups --caller reader --populate --sort tottime
+
+``--populate`` fills the database as ``make bench`` does, through the API (in-process);
+otherwise ``--users``/``--repos`` are inserted in bulk.
 
 Prints the per-call time, the SQL statements per call and cProfile's top functions.
 """
@@ -15,8 +18,10 @@ import pstats
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from .scaling import ScaleCall, _build
+from .populate import Api, populate_with
+from .scaling import Dataset, ScaleCall, api_key_for, build, in_process, new_database
 
 
 def main() -> None:
@@ -27,14 +32,19 @@ def main() -> None:
     parser.add_argument("--caller", choices=("admin", "reader"), default="admin")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--repos", type=int, default=0)
+    parser.add_argument("--populate", action="store_true",
+                        help="the bench's data, created through the API")
     parser.add_argument("-n", type=int, default=300, help="calls to profile")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     call = ScaleCall(args.method, args.method, json.loads(args.args), args.caller, True)
     with tempfile.TemporaryDirectory() as tmp:
-        data = _build(f"sqlite:///{Path(tmp) / 'profile.db'}", "profile", args.users,
-                      args.repos, Path(tmp))
+        url = f"sqlite:///{Path(tmp) / 'profile.db'}"
+        if args.populate:
+            data = _populated(url, Path(tmp))
+        else:
+            data = build(url, "profile", args.users, args.repos, Path(tmp))
         for _ in range(20):
             data.call(call)
         data.statements[0] = 0
@@ -53,6 +63,21 @@ def main() -> None:
     print(f"{args.method}: {per_call:.3f} ms per call (unprofiled), {statements} SQL "
           f"statements per call")
     pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+
+
+def _populated(url: str, workdir: Path) -> Dataset:
+    db, admin_key = new_database(url)
+    data = in_process(db, url, "populated", {"admin": admin_key}, workdir)
+
+    def post(body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(data.client.post("/_admin/api", json=body).get_data())
+        return answer
+
+    pop = populate_with(Api(post), admin_key, lambda: api_key_for(db, "reader"), parallel=1)
+    if pop.missing:
+        print(f"the server lacks {', '.join(sorted(pop.missing))}: populated without them")
+    data.keys["reader"] = pop.reader_key
+    return data
 
 
 if __name__ == "__main__":

@@ -90,25 +90,35 @@ def _database(backend: str, workdir: Path, pg_url: str, name: str
     return scratch_postgres(pg_url, name)
 
 
-def _build(url: str, size: str, users: int, repos: int, workdir: Path) -> Dataset:
+def new_database(url: str) -> tuple[Database, str]:
+    """A migrated database holding ``default`` and ``admin``; the admin's key."""
     db = Database.connect(url)
     migrations.upgrade(db.engine)
     with db.transaction(write=True) as session:
         seed_default_user(session)
         admin_key = create_first_admin(session, "admin", "admin@bench.test")
-        admin_id = session.scalar(select(User.id).where(User.username == "admin"))
-        reader = User(username="reader", email="reader@bench.test")
-        session.add(reader)
-        session.flush()
-        reader_key, _row = issue_api_key(session, reader)
-        reader_id = reader.id
+    return db, admin_key
+
+
+def api_key_for(db: Database, username: str) -> str:
+    with db.transaction(write=True) as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        key, _row = issue_api_key(session, user)
+        return key
+
+
+def _bulk_insert(db: Database, users: int, repos: int) -> None:
+    """``reader`` plus users up to ``users`` in all, and ``repos`` private repositories of
+    which ``reader`` may read ten."""
     with db.engine.begin() as conn:
+        admin_id = conn.scalar(select(User.id).where(User.username == "admin"))
+        conn.execute(insert(User), [{"username": "reader", "email": "reader@bench.test"}])
+        reader_id = conn.scalar(select(User.id).where(User.username == "reader"))
         rest = users - 2  # admin and reader
         for start in range(1, rest + 1, BATCH):
             conn.execute(insert(User), [
                 {"username": f"user-{i:06d}", "email": f"user-{i:06d}@bench.test",
-                 "firstname": "User", "lastname": f"{i}", "active": True, "admin": False,
-                 "extern_type": "internal", "extern_name": ""}
+                 "firstname": "User", "lastname": f"{i}"}
                 for i in range(start, min(start + BATCH, rest + 1))])
         for start in range(1, repos + 1, BATCH):
             conn.execute(insert(Repository), [
@@ -123,6 +133,11 @@ def _build(url: str, size: str, users: int, repos: int, workdir: Path) -> Datase
             conn.execute(insert(UserRepoPerm), [
                 {"user_id": reader_id, "repo_id": repo_id, "level": Level.READ}
                 for repo_id in ids])
+
+
+def in_process(db: Database, url: str, size: str, keys: dict[str, str],
+               workdir: Path) -> Dataset:
+    """The app over ``db``, called through werkzeug's test client, counting statements."""
     config = Config.load(env={"RPCSERVER_DATABASE_URL": url,
                               "RPCSERVER_REPOS_ROOT": str(workdir / f"repos-{size}"),
                               "RPCSERVER_LOG_LEVEL": "WARNING"})
@@ -132,14 +147,21 @@ def _build(url: str, size: str, users: int, repos: int, workdir: Path) -> Datase
         environ.setdefault("REMOTE_ADDR", "127.0.0.1")
         return app(environ, start_response)
 
-    data = Dataset(size=size, db=db, client=Client(from_loopback),
-                   keys={"admin": admin_key, "reader": reader_key})
+    data = Dataset(size=size, db=db, client=Client(from_loopback), keys=keys)
 
     def count(*_args: Any) -> None:
         data.statements[0] += 1
 
     event.listen(db.engine, "before_cursor_execute", count)
     return data
+
+
+def build(url: str, size: str, users: int, repos: int, workdir: Path) -> Dataset:
+    """A database of ``users`` users and ``repos`` repositories, inserted in bulk."""
+    db, admin_key = new_database(url)
+    _bulk_insert(db, users, repos)
+    keys = {"admin": admin_key, "reader": api_key_for(db, "reader")}
+    return in_process(db, url, size, keys, workdir)
 
 
 def _measure(datasets: list[Dataset], c: ScaleCall) -> list[ScalingRow]:
@@ -183,7 +205,7 @@ def _datasets(backend: str, workdir: Path, pg_url: str,
         for label, users, repos in sizes:
             name = f"scale_{label.replace(' ', '_').replace(',', '')}"
             url = stack.enter_context(_database(backend, workdir, pg_url, name))
-            data = _build(url, label, users, repos, workdir)
+            data = build(url, label, users, repos, workdir)
             stack.callback(data.db.dispose)
             built.append(data)
         yield built
