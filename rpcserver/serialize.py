@@ -10,7 +10,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from .models import User, UserGroup
+from .clone_uri import mask
+from .models import RepoGroup, Repository, User, UserGroup
+from .vcs.repo import Commit
 
 
 def iso_date(value: dt.datetime | None) -> str | None:
@@ -45,4 +47,85 @@ def user_group(g: UserGroup, members: Iterable[User]) -> dict[str, Any]:
         "active": g.active,
         "owner": g.owner.username,
         "members": [user(m) for m in members],
+    }
+
+
+# -- repositories, repository groups, changesets (API.md §4) ------------------------------
+
+#: ``last_changeset`` of a repository without commits.
+EMPTY_CHANGESET: dict[str, Any] = {
+    "short_id": "000000000000",
+    "raw_id": "0" * 40,
+    "revision": -1,
+    "message": "",
+    "date": "1970-01-01T00:00:00",
+    "author": "",
+}
+
+
+def repository(r: Repository) -> dict[str, Any]:
+    """A repository; ``owner`` and ``fork_of`` should be loaded with it (lists: joinedload).
+    A password in ``clone_uri`` is masked (API.md §7)."""
+    return {
+        "repo_id": r.id,
+        "repo_name": r.name,
+        "repo_type": r.repo_type,
+        "clone_uri": mask(r.clone_uri),
+        "private": r.private,
+        "created_on": iso_date(r.created_on),
+        "description": r.description or r.name,
+        "landing_rev": r.landing_rev.split(":", 1),
+        "owner": r.owner.username,
+        "fork_of": r.fork_of.name if r.fork_of is not None else None,
+        "enable_statistics": r.enable_statistics,
+        "enable_downloads": r.enable_downloads,
+        "last_changeset": dict(r.changeset_cache or EMPTY_CHANGESET),
+    }
+
+
+def repo_group(g: RepoGroup, repositories: Iterable[str]) -> dict[str, Any]:
+    """A repository group; ``repositories`` (names of the repositories directly inside) are
+    passed in so that a list loads them in one query."""
+    return {
+        "group_id": g.id,
+        "group_name": g.name,
+        "group_description": g.description,
+        "parent_group": g.parent.name if g.parent is not None else None,
+        "repositories": list(repositories),
+        "owner": g.owner.username,
+    }
+
+
+def member(name: str, kind: str, permission: str) -> dict[str, Any]:
+    """One grant, as ``members`` lists it: ``kind`` is ``user`` or ``user_group``."""
+    return {"name": name, "type": kind, "permission": permission}
+
+
+def changeset(c: Commit, revision: int, *, with_file_list: bool = False) -> dict[str, Any]:
+    """A changeset as get_changesets and ``last_changeset`` give it."""
+    data: dict[str, Any] = {
+        "short_id": c.raw_id[:12],
+        "raw_id": c.raw_id,
+        "revision": revision,
+        "message": c.message,
+        "date": iso_date(c.date),
+        "author": c.author,
+    }
+    if with_file_list:
+        data.update(added=c.added or [], changed=c.changed or [], removed=c.removed or [])
+    return data
+
+
+def changeset_detail(c: Commit, revision: int) -> dict[str, Any]:
+    """A changeset as get_changeset gives it: the author split into name and email."""
+    return {
+        "raw_id": c.raw_id,
+        "short_id": c.raw_id[:12],
+        "revision": revision,
+        "date": iso_date(c.date),
+        "message": c.message,
+        "author": {"name": c.author_name, "email": c.author_email},
+        "added": c.added or [],
+        "changed": c.changed or [],
+        "removed": c.removed or [],
     }

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 GIT = shutil.which("git") or "git"
 #: 2024-01-01T00:00:00Z; commit n is made n minutes later, so dates are predictable.
 EPOCH = 1_704_067_200
@@ -319,3 +321,56 @@ def running(server: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+# -- pytest fixtures shared by the repository tests ----------------------------------------
+
+
+@pytest.fixture
+def remotes(tmp_path: Path) -> Path:
+    """Where upstream repositories live (served by ``daemon`` and ``http_remote``)."""
+    base = tmp_path / "remotes"
+    base.mkdir()
+    return base
+
+
+@pytest.fixture
+def upstream(remotes: Path) -> Upstream:
+    """``up``: three commits on master, tag ``v1`` (annotated) on the last."""
+    up = Upstream(remotes / "up")
+    up.commit(3)
+    up.tag("v1", message="release one")
+    return up
+
+
+@pytest.fixture
+def daemon(remotes: Path) -> Iterator[GitDaemon]:
+    with running(GitDaemon(remotes)) as server:
+        yield server
+
+
+@pytest.fixture
+def http_remote(remotes: Path) -> Iterator[SmartHttp]:
+    with running(SmartHttp(remotes, credentials=("bob", "s3cr3t"))) as server:
+        yield server
+
+
+def on_disk(repos_root: str | Path) -> list[str]:
+    """Names of the bare repositories under a repository root (what the server keeps)."""
+    root = Path(repos_root)
+    found = []
+    for head in sorted(root.rglob("HEAD")):
+        path = head.parent
+        rel = path.relative_to(root)
+        if rel.parts and rel.parts[0] == ".rpcserver":
+            continue
+        if (path / "objects").is_dir() and (path / "refs").is_dir():
+            found.append(str(rel))
+    return found
+
+
+def leftovers(repos_root: str | Path) -> list[str]:
+    """Scratch and trash entries left behind (there should be none after a call)."""
+    internal = Path(repos_root) / ".rpcserver"
+    return sorted(str(p.relative_to(internal)) for sub in ("tmp", "trash")
+                  if (internal / sub).is_dir() for p in (internal / sub).iterdir())

@@ -7,9 +7,9 @@ from ..registry import Registry
 
 def build_registry() -> Registry:
     """A registry with every method of the server."""
-    from . import server, user_groups, users
+    from . import perms, pull, repo_content, repo_groups, repos, server, user_groups, users
 
     registry = Registry()
-    for module in (server, users, user_groups):
+    for module in (server, users, user_groups, repos, repo_content, pull, repo_groups, perms):
         registry.include(module.registry)
     return registry

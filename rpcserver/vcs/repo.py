@@ -49,7 +49,7 @@ class Commit:
     @property
     def date(self) -> dt.datetime:
         """Commit time in UTC, without zone (the API prints UTC)."""
-        return dt.datetime.fromtimestamp(self.timestamp, dt.UTC).replace(tzinfo=None)
+        return _utc(self.timestamp)
 
     @property
     def author(self) -> str:
@@ -109,6 +109,22 @@ class Repo:
         """Every commit reachable from a branch or tag, oldest first (Kallithea's order)."""
         out = self.run("rev-list", "--date-order", "--reverse", "--branches", "--tags")
         return out.decode("ascii").split()
+
+    def revisions_dated(self) -> list[tuple[str, dt.datetime]]:
+        """``revisions()`` with each commit's time (UTC, no zone)."""
+        out = self.run("log", "--date-order", "--reverse", "--branches", "--tags",
+                       "--format=%H %ct")
+        found = []
+        for line in out.decode("ascii").splitlines():
+            sha, stamp = line.split()
+            found.append((sha, _utc(int(stamp))))
+        return found
+
+    def ancestors(self, ref: str) -> set[str]:
+        """Every commit reachable from ``ref`` (a full ref name such as ``refs/heads/x``)."""
+        if not ref.startswith("refs/"):
+            raise ValueError(f"not a full ref name: {ref!r}")
+        return set(self.run("rev-list", ref, "--").decode("ascii").split())
 
     def count(self) -> int:
         return int(self.run("rev-list", "--count", "--branches", "--tags").strip() or 0)
@@ -234,6 +250,10 @@ def _parse_log(out: bytes, *, with_files: bool) -> list[Commit]:
             removed=files["removed"] if with_files else None,
         ))
     return commits
+
+
+def _utc(timestamp: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 def is_bare_repository(path: Path) -> bool:

@@ -1,0 +1,442 @@
+"""Repositories: get_repo(s), create_repo, update_repo, fork_repo, delete_repo.
+
+Every repository is a bare git repository under ``repos_root`` at its full name. Creating and
+forking build the new repository in ``.rpcserver/tmp`` with no transaction open (cloning can
+take long; see ``dispatch.Deferred``), then insert the row and rename the directory into place
+in one short write transaction — a rollback removes it again. Renames, moves and deletes are
+directory renames inside the transaction, undone if it rolls back (``repositories``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from .. import schemas, serialize
+from ..clone_uri import Source
+from ..config import Config
+from ..dispatch import CallContext, Deferred
+from ..errors import AccessDenied, ApiError, InvalidArg, NotFound
+from ..lookup import REPO_GROUP as REPO_GROUP_LABEL
+from ..lookup import get_user as find_user
+from ..models import Level, RepoFollower, RepoGroup, Repository, User
+from ..permissions import (
+    ANYONE,
+    FORK_REPOSITORY,
+    REPO,
+    REPO_GROUP,
+    AllOf,
+    HasGlobal,
+    OnRepo,
+    level_on,
+    readable_ids,
+    resolve,
+)
+from ..registry import Registry
+from ..repositories import (
+    OWNER_ONLY_FOR_ADMIN,
+    add_repository,
+    check_name,
+    checked_source,
+    destination_group,
+    disk_changes,
+    git_for,
+    hold_locks,
+    last_changeset,
+    load_repos,
+    lock_group_row,
+    members,
+    name_taken,
+    repo_at,
+    store_for,
+)
+from ..vcs import GitError, Repo
+from ..vcs import fetch as vcs_fetch
+from ..vcs.store import parent_of, remove_tree
+
+log = logging.getLogger(__name__)
+registry = Registry()
+
+#: The most repositories one get_repos call returns; page with ``offset`` beyond it.
+MAX_PAGE = 10_000
+
+REPOID = schemas.id_or_name()
+REPO_NAME = schemas.string(min_length=1)
+DESCRIPTION = schemas.text()
+OWNER = schemas.nullable(schemas.id_or_name())
+CLONE_URI = schemas.nullable(schemas.string(2048))
+#: ``<kind>:<revision>``, e.g. ``rev:tip`` or ``branch:main`` (answered as a list).
+LANDING_REV = schemas.string(min_length=3,
+                             pattern=r"^(?:rev|branch|tag|book):[^\x00-\x20\x7f]+(?![\s\S])")
+
+
+def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
+    return serialize.repository(load_repos(ctx, [repo.id])[0])
+
+
+@registry.method("get_repo",
+                 schema=schemas.obj(required=("repoid",), repoid=REPOID,
+                                    with_revision_names=schemas.boolean(),
+                                    with_pullrequests=schemas.boolean()),
+                 permission=OnRepo("repoid", Level.READ))
+def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
+             with_pullrequests: bool = False) -> dict[str, Any]:
+    """A repository with its members and followers; ``with_revision_names`` adds its
+    branches, tags and bookmarks (read from git), ``with_pullrequests`` its pull requests."""
+    repo: Repository = ctx.resolved["repoid"]
+    data = _serialize_one(ctx, repo)
+    if with_revision_names:
+        refs = repo_at(ctx.config, repo.name).refs()
+        data.update(branches=refs.branches, tags=refs.tags, bookmarks={})
+    if with_pullrequests:
+        data["pull_requests"] = []  # this server has no pull requests (yet)
+    data["members"] = members(ctx, repo)
+    followers = ctx.session.scalars(
+        select(User).join(RepoFollower, RepoFollower.user_id == User.id)
+        .where(RepoFollower.repo_id == repo.id).order_by(RepoFollower.id))
+    data["followers"] = [serialize.user(u) for u in followers]
+    return data
+
+
+@registry.method("get_repos",
+                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
+                                    offset=schemas.integer()),
+                 permission=ANYONE)
+def get_repos(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
+    """The repositories the caller can read (an admin: all), by id; at most ``limit``
+    (10,000) from ``offset``. Never runs git: ``last_changeset`` is cached."""
+    query = select(Repository).options(joinedload(Repository.owner),
+                                       joinedload(Repository.fork_of))
+    if not ctx.user.admin:
+        query = query.where(Repository.id.in_(readable_ids(REPO, ctx.user)))
+    repos = ctx.session.scalars(query.order_by(Repository.id).limit(limit).offset(offset))
+    return [serialize.repository(r) for r in repos.unique()]
+
+
+# -- create and fork ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NewRepo:
+    """What phase one decided, carried into the write transaction by ids and values."""
+
+    name: str
+    group_id: int | None
+    owner_id: int
+    private: bool
+    description: str
+    clone_uri: str | None
+    landing_rev: str
+    enable_statistics: bool
+    enable_downloads: bool
+    copy_permissions: bool
+    fork_of_id: int | None = None
+    failed_text: str = ""
+
+
+@dataclass(frozen=True)
+class _Built:
+    path: Path
+    cache: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _build(config: Config, new: _NewRepo, *, source: Source | None = None,
+           fork_from: Path | None = None) -> Iterator[_Built]:
+    """Build the repository in a scratch directory, outside any transaction; whatever was
+    not moved into place is removed at the end."""
+    store = store_for(config)
+    git = git_for(config)
+    store.sweep()
+    scratch = store.scratch("new")
+    try:
+        try:
+            if fork_from is not None:
+                vcs_fetch.fork(git, fork_from, scratch)
+            elif source is not None:
+                vcs_fetch.clone_new(git, scratch, source)
+            else:
+                vcs_fetch.init_bare(git, scratch)
+            cache = last_changeset(Repo(git, scratch))
+        except GitError as exc:
+            what = f" from {source.masked}" if source is not None else ""
+            log.warning("building %s%s failed: %s", new.name, what, exc)
+            raise ApiError(new.failed_text) from None
+        yield _Built(scratch, cache)
+    finally:
+        remove_tree(scratch)
+
+
+def _put_in_place(ctx: CallContext, new: _NewRepo, built: _Built,
+                  copy_from: Repository | None = None) -> Repository:
+    """Phase two: the row and the directory, in the write transaction."""
+    session = ctx.session
+    owner = session.get(User, new.owner_id)
+    group = lock_group_row(ctx, new.group_id)
+    parent = parent_of(new.name)
+    if new.group_id is not None and group is None:
+        raise ApiError(f"repo group `{parent}` not found")
+    base = new.name.rpartition("/")[2]
+    # The group may have been renamed since phase one: the repository follows it.
+    name = f"{group.name}/{base}" if group is not None else new.name
+    if owner is None:
+        log.info("creating %s: the owner was deleted meanwhile", name)
+        raise ApiError(new.failed_text)
+    if name_taken(ctx, name) is not None:
+        raise ApiError(f"repo `{name}` already exist")
+    fork_of = session.get(Repository, new.fork_of_id) if new.fork_of_id is not None else None
+    if new.fork_of_id is not None and fork_of is None:
+        log.info("forking into %s: the source was deleted meanwhile", name)
+        raise ApiError(new.failed_text)
+    source_of_grants: Repository | RepoGroup | None = None
+    if new.copy_permissions:
+        source_of_grants = fork_of if fork_of is not None else group
+    repo = add_repository(
+        ctx, name=name, group=group, owner=owner, private=new.private,
+        description=new.description, clone_uri_value=new.clone_uri,
+        landing_rev=new.landing_rev, enable_statistics=new.enable_statistics,
+        enable_downloads=new.enable_downloads, cache=built.cache, fork_of=fork_of,
+        copy_from=source_of_grants)
+    changes = disk_changes(ctx)
+    try:
+        changes.move(built.path, store_for(ctx.config).path(name))
+    except OSError as exc:
+        log.warning("creating %s: cannot move it into place: %s", name, exc)
+        raise ApiError(new.failed_text) from None
+    log.info("repository %s (id %s) created by user id %s", name, repo.id, ctx.user.id)
+    return repo
+
+
+def _finish_create(new: _NewRepo, ctx: CallContext, built: _Built) -> dict[str, Any]:
+    repo = _put_in_place(ctx, new, built)
+    return {"msg": f"Created new repository `{repo.name}`", "success": True, "task": None}
+
+
+def _owner_for(ctx: CallContext, owner: Any) -> User:
+    if owner is not None and not ctx.user.admin:
+        raise ApiError(OWNER_ONLY_FOR_ADMIN)
+    return ctx.user if owner is None else find_user(ctx.session, owner)
+
+
+@registry.method("create_repo",
+                 schema=schemas.obj(required=("repo_name",), repo_name=REPO_NAME, owner=OWNER,
+                                    repo_type=schemas.one_of_values("git"),
+                                    description=DESCRIPTION, private=schemas.boolean(),
+                                    clone_uri=CLONE_URI, landing_rev=LANDING_REV,
+                                    enable_statistics=schemas.boolean(),
+                                    enable_downloads=schemas.boolean(),
+                                    copy_permissions=schemas.boolean()),
+                 permission=ANYONE)
+def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: str = "git",
+                description: str = "", private: bool = False, clone_uri: str | None = None,
+                landing_rev: str = "rev:tip", enable_statistics: bool = False,
+                enable_downloads: bool = False,
+                copy_permissions: bool = False) -> Deferred:
+    """Create a bare git repository at ``repo_name`` (parent groups must exist); with
+    ``clone_uri``, by cloning that remote. Admins, users with ``hg.create.repository`` at the
+    top level, users with write on the group inside a group; only an admin names ``owner``."""
+    check_name("repo_name", repo_name)
+    if owner is not None and not ctx.user.admin:
+        raise ApiError(OWNER_ONLY_FOR_ADMIN)
+    if name_taken(ctx, repo_name) is not None:
+        raise ApiError(f"repo `{repo_name}` already exist")
+    group = destination_group(ctx, repo_name)
+    owner_user = _owner_for(ctx, owner)
+    source = checked_source(ctx.config, clone_uri) if clone_uri else None
+    new = _NewRepo(name=repo_name, group_id=group.id if group else None,
+                   owner_id=owner_user.id, private=private, description=description,
+                   clone_uri=clone_uri or None, landing_rev=landing_rev,
+                   enable_statistics=enable_statistics, enable_downloads=enable_downloads,
+                   copy_permissions=copy_permissions,
+                   failed_text=f"failed to create repository `{repo_name}`")
+    return Deferred(work=partial(_build, ctx.config, new, source=source),
+                    finish=partial(_finish_create, new))
+
+
+def _finish_fork(new: _NewRepo, source_name: str, ctx: CallContext,
+                 built: _Built) -> dict[str, Any]:
+    repo = _put_in_place(ctx, new, built)
+    return {"msg": f"Created fork of `{source_name}` as `{repo.name}`", "success": True,
+            "task": None}
+
+
+@registry.method("fork_repo",
+                 schema=schemas.obj(required=("repoid", "fork_name"), repoid=REPOID,
+                                    fork_name=REPO_NAME, owner=OWNER, description=DESCRIPTION,
+                                    copy_permissions=schemas.boolean(),
+                                    private=schemas.boolean(), landing_rev=LANDING_REV),
+                 permission=AllOf(OnRepo("repoid", Level.READ), HasGlobal(FORK_REPOSITORY)))
+def fork_repo(ctx: CallContext, repoid: Any, fork_name: str, owner: Any = None,
+              description: str = "", copy_permissions: bool = False, private: bool = False,
+              landing_rev: str = "rev:tip") -> Deferred:
+    """Fork a repository: a real clone at ``fork_name`` whose ``fork_of`` is the source;
+    ``copy_permissions`` copies the source's grants."""
+    source: Repository = ctx.resolved["repoid"]
+    check_name("fork_name", fork_name)
+    existing = name_taken(ctx, fork_name)
+    if existing is not None:
+        kind = "fork" if isinstance(existing, Repository) and existing.fork_of_id else "repo"
+        raise ApiError(f"{kind} `{fork_name}` already exist")
+    owner_user = _owner_for(ctx, owner)
+    group = destination_group(ctx, fork_name, top_level_permission=None)
+    new = _NewRepo(name=fork_name, group_id=group.id if group else None,
+                   owner_id=owner_user.id, private=private, description=description,
+                   clone_uri=None, landing_rev=landing_rev, enable_statistics=False,
+                   enable_downloads=False, copy_permissions=copy_permissions,
+                   fork_of_id=source.id,
+                   failed_text=f"failed to fork repository `{source.name}` as `{fork_name}`")
+    path = store_for(ctx.config).path(source.name)
+    return Deferred(work=partial(_build, ctx.config, new, fork_from=path),
+                    finish=partial(_finish_fork, new, source.name))
+
+
+# -- update and delete --------------------------------------------------------------------
+
+#: ``group`` of update_repo: a group's id or full path; ``""`` moves to the top level.
+GROUP_OR_TOP = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": schemas.MAX_ID},
+                          {"type": "string", "minLength": 0, "maxLength": schemas.NAME_MAX}]}
+
+
+def _new_name(ctx: CallContext, repo: Repository, name: str | None, group: Any) -> str:
+    """The full name update_repo's ``name`` and ``group`` ask for."""
+    current_parent = parent_of(repo.name)
+    base = repo.name.rpartition("/")[2]
+    if name is not None and "/" in name:
+        if group is not None:
+            raise InvalidArg("name", "must be a single name (no `/`) when `group` is given")
+        check_name("name", name)
+        return name
+    if name is not None:
+        check_name("name", name)
+        base = name
+    if group is None:
+        return f"{current_parent}/{base}" if current_parent else base
+    if group == "":
+        return base
+    found = resolve(ctx.session, ctx.user, REPO_GROUP, group)
+    if found is None or found[1] < Level.READ:
+        raise NotFound(REPO_GROUP_LABEL, group)
+    return f"{found[0].name}/{base}"
+
+
+@registry.method("update_repo",
+                 schema=schemas.obj(required=("repoid",), repoid=REPOID, name=REPO_NAME,
+                                    owner=OWNER, group=GROUP_OR_TOP, description=DESCRIPTION,
+                                    private=schemas.boolean(), clone_uri=CLONE_URI,
+                                    landing_rev=LANDING_REV,
+                                    enable_statistics=schemas.boolean(),
+                                    enable_downloads=schemas.boolean()),
+                 permission=OnRepo("repoid", Level.ADMIN), writes=True)
+def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: Any = None,
+                group: Any = None, description: str | None = None,
+                private: bool | None = None, clone_uri: str | None = None,
+                landing_rev: str | None = None, enable_statistics: bool | None = None,
+                enable_downloads: bool | None = None) -> dict[str, Any]:
+    """Change the given fields. ``name`` renames (a full path moves too), ``group`` moves
+    into another group (``""``: to the top level) — the directory moves with it; ``clone_uri``
+    ``""`` clears it. Only an admin may change ``owner``."""
+    session = ctx.session
+    repo: Repository = ctx.resolved["repoid"]
+    failed = ApiError(f"failed to update repo `{repoid}`")
+    if owner is not None and not ctx.user.admin:
+        raise ApiError(OWNER_ONLY_FOR_ADMIN)
+    new_name = _new_name(ctx, repo, name, group)
+    if new_name != repo.name:
+        check_name("name" if name is not None else "group", new_name)
+        if name_taken(ctx, new_name) is not None:
+            log.info("update_repo %s: %s is taken", repo.id, new_name)
+            raise failed
+        destination = destination_group(ctx, new_name)
+        if destination is not None:
+            lock_group_row(ctx, destination.id)
+        store = store_for(ctx.config)
+        changes = disk_changes(ctx)
+        hold_locks(ctx, changes, [repo.id], failed)
+        try:
+            changes.move(store.path(repo.name), store.path(new_name))
+        except OSError as exc:
+            log.warning("update_repo %s: cannot move %s to %s: %s", repo.id, repo.name,
+                        new_name, exc)
+            raise failed from None
+        repo.name = new_name
+        repo.group = destination
+    if owner is not None:
+        repo.owner = find_user(session, owner)
+    if clone_uri is not None:
+        if clone_uri:
+            checked_source(ctx.config, clone_uri)
+        repo.clone_uri = clone_uri or None
+    for field, value in (("description", description), ("private", private),
+                         ("landing_rev", landing_rev), ("enable_statistics", enable_statistics),
+                         ("enable_downloads", enable_downloads)):
+        if value is not None:
+            setattr(repo, field, value)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        log.info("update_repo %s: lost a race for the name %s", repo.id, new_name)
+        raise failed from None
+    return {"msg": f"updated repo ID:{repo.id} {repo.name}",
+            "repository": _serialize_one(ctx, repo)}
+
+
+def _forks(ctx: CallContext, repo: Repository) -> list[Repository]:
+    return list(ctx.session.scalars(
+        select(Repository).where(Repository.fork_of_id == repo.id).order_by(Repository.id)))
+
+
+@registry.method("delete_repo",
+                 schema=schemas.obj(required=("repoid",), repoid=REPOID,
+                                    forks=schemas.one_of_values("", "detach", "delete")),
+                 permission=OnRepo("repoid", Level.ADMIN), writes=True)
+def delete_repo(ctx: CallContext, repoid: Any, forks: str = "") -> dict[str, Any]:
+    """Delete a repository and its directory. A repository with forks needs ``forks``:
+    ``detach`` keeps them as independent repositories, ``delete`` deletes them too (and their
+    forks; a non-admin needs admin on each)."""
+    session = ctx.session
+    repo: Repository = ctx.resolved["repoid"]
+    direct = _forks(ctx, repo)
+    if direct and not forks:
+        raise ApiError(f"Cannot delete `{repo.name}` it still contains attached forks")
+    doomed = [repo]
+    if forks == "delete":
+        queue = list(direct)
+        while queue:
+            fork = queue.pop(0)
+            if not ctx.user.admin and level_on(session, ctx.user, REPO, fork) < Level.ADMIN:
+                raise AccessDenied()
+            doomed.append(fork)
+            queue.extend(_forks(ctx, fork))
+    elif forks == "detach":
+        for fork in direct:
+            fork.fork_of = None
+    failed = ApiError(f"failed to delete repository `{repo.name}`")
+    store = store_for(ctx.config)
+    changes = disk_changes(ctx)
+    hold_locks(ctx, changes, [r.id for r in doomed], failed)
+    name = repo.name
+    for victim in reversed(doomed):  # forks before what they were forked from
+        path = store.path(victim.name)
+        if path.exists():
+            changes.discard(path)
+        else:
+            log.warning("delete_repo: %s had no directory at %s", victim.name, path)
+        session.delete(victim)
+        session.flush()
+    msg = f"Deleted repository `{name}`"
+    if forks == "detach":
+        msg += f" Detached {len(direct)} forks"
+    elif forks == "delete":
+        msg += f" Deleted {len(direct)} forks"
+    log.info("%s (by user id %s)", msg, ctx.user.id)
+    return {"msg": msg, "success": True}

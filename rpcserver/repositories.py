@@ -1,0 +1,310 @@
+"""Repositories and repository groups as the server keeps them: a database row and a
+directory, changed together.
+
+The API modules (``api/repos.py``, ``api/repo_groups.py``, ``api/pull.py``, ...) use these
+helpers so that every method names, checks, creates and moves things the same way:
+
+- names are checked before they become paths (``check_name``);
+- a clone_uri is checked on every use (``checked_source``), refusals answering
+  ``Invalid `clone_uri` arg in JSON DATA: <reason>``;
+- disk changes are made inside the transaction with ``disk_changes(ctx)``, whose undo runs if
+  the transaction rolls back, and whose trash is emptied only when it commits;
+- ``last_changeset`` is cached in ``Repository.changeset_cache`` whenever the server changes a
+  repository, so reads never run git.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from . import clone_uri, serialize
+from .config import Config
+from .dispatch import CallContext
+from .errors import ApiError, InvalidArg
+from .lookup import as_id
+from .models import (
+    Level,
+    RepoFollower,
+    RepoGroup,
+    Repository,
+    User,
+    UserGroup,
+    UserGroupRepoGroupPerm,
+    UserGroupRepoPerm,
+    UserRepoGroupPerm,
+    UserRepoPerm,
+)
+from .permissions import (
+    CREATE_REPOSITORY,
+    DEFAULT_USER_ID,
+    REPO,
+    REPO_GROUP,
+    default_grant_for_new,
+    has_global,
+    resolve,
+)
+from .vcs import Busy, DiskChanges, Git, Repo, Store, name_problem
+from .vcs.store import parent_of
+
+log = logging.getLogger(__name__)
+
+OWNER_ONLY_FOR_ADMIN = "Only Kallithea admin can specify `owner` param"
+
+
+# -- configuration-derived tools ----------------------------------------------------------
+
+
+def git_for(config: Config) -> Git:
+    return Git.find(config.git_timeout)
+
+
+def store_for(config: Config) -> Store:
+    return Store.at(config.repos_root)
+
+
+def repo_at(config: Config, name: str) -> Repo:
+    return Repo(git_for(config), store_for(config).path(name))
+
+
+def policy_for(config: Config) -> clone_uri.Policy:
+    return clone_uri.Policy(allow_private_hosts=config.clone_uri_allow_private_hosts,
+                            allow_local_paths=config.clone_uri_allow_local_paths)
+
+
+def checked_source(config: Config, uri: str) -> clone_uri.Source:
+    """``uri`` checked against the configured rules, host names resolved now."""
+    try:
+        return clone_uri.check(uri, policy_for(config))
+    except clone_uri.CloneUriError as exc:
+        raise InvalidArg("clone_uri", exc.reason) from None
+
+
+def disk_changes(ctx: CallContext) -> DiskChanges:
+    """Disk changes tied to this call's transaction: undone on rollback, trash emptied on
+    commit, locks released either way."""
+    changes = DiskChanges(store_for(ctx.config))
+    ctx.on_commit(changes.commit)
+    ctx.on_rollback(changes.rollback)
+    return changes
+
+
+def hold_locks(ctx: CallContext, changes: DiskChanges, repo_ids: Iterable[int],
+               failed: ApiError) -> None:
+    """Take the locks of ``repo_ids`` without waiting (a pull in progress holds one): a
+    repository is not moved or deleted under a running fetch."""
+    store = store_for(ctx.config)
+    for repo_id in sorted(set(repo_ids)):
+        lock = store.lock(repo_id)
+        try:
+            lock.acquire(0)
+        except Busy:
+            log.info("repository id %s is being pulled; refusing to move or delete it", repo_id)
+            raise failed from None
+        changes.hold(lock)
+
+
+# -- names --------------------------------------------------------------------------------
+
+
+def check_name(arg: str, name: str) -> None:
+    """``Invalid `<arg>` arg in JSON DATA: <reason>`` for a name that cannot be a path."""
+    problem = name_problem(name)
+    if problem is None and as_id(name) is not None:
+        problem = "must not be only digits (it would read as an id)"
+    if problem is not None:
+        raise InvalidArg(arg, problem)
+
+
+def name_taken(ctx: CallContext, name: str) -> Repository | RepoGroup | None:
+    """The repository or group already called ``name``."""
+    found = ctx.session.scalars(select(Repository).where(Repository.name == name)).first()
+    if found is not None:
+        return found
+    return ctx.session.scalars(select(RepoGroup).where(RepoGroup.name == name)).first()
+
+
+def destination_group(ctx: CallContext, name: str, *, top_level_permission: str | None =
+                      CREATE_REPOSITORY) -> RepoGroup | None:
+    """The group a new repository ``name`` goes into, if the caller may create there.
+
+    Top level: ``top_level_permission`` (``hg.create.repository``; None: no check). Inside a
+    group: the group must exist and be readable (``repo group `<g>` not found``) and the caller
+    needs write on it (``no permission to create repo in <g>``). Admins may do anything.
+    """
+    parent = parent_of(name)
+    session = ctx.session
+    if parent is None:
+        if (top_level_permission is not None and not ctx.user.admin
+                and not has_global(session, ctx.user, top_level_permission)):
+            raise ApiError("no permission to create top level repo")
+        return None
+    found = resolve(session, ctx.user, REPO_GROUP, parent)
+    if found is None or found[1] < Level.READ or found[0].name != parent:
+        raise ApiError(f"repo group `{parent}` not found")
+    group, level = found
+    if level < Level.WRITE:
+        raise ApiError(f"no permission to create repo in {parent}")
+    return group
+
+
+def lock_group_row(ctx: CallContext, group_id: int | None) -> RepoGroup | None:
+    """Re-read a group in this transaction, locking its row (PostgreSQL): a concurrent rename
+    of the group then finishes before we use its path, or waits for us."""
+    if group_id is None:
+        return None
+    return ctx.session.scalars(
+        select(RepoGroup).where(RepoGroup.id == group_id).with_for_update()).first()
+
+
+# -- creating rows ------------------------------------------------------------------------
+
+
+def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owner: User,
+                   private: bool, description: str, clone_uri_value: str | None,
+                   landing_rev: str, enable_statistics: bool, enable_downloads: bool,
+                   cache: dict[str, Any], fork_of: Repository | None = None,
+                   copy_from: Repository | RepoGroup | None = None) -> Repository:
+    """Insert a repository with its grants and its owner as follower.
+
+    Grants: copied from ``copy_from`` (a fork's source, or the group with copy_permissions),
+    else ``default`` gets the level its global ``repository.*`` permission names (none when
+    private: the row is there, as in Kallithea, but ignored). ``repo `<name>` already exist``
+    when the name was taken meanwhile.
+    """
+    session = ctx.session
+    repo = Repository(name=name, group=group, owner=owner, private=private,
+                      description=description, clone_uri=clone_uri_value or None,
+                      landing_rev=landing_rev, enable_statistics=enable_statistics,
+                      enable_downloads=enable_downloads, fork_of=fork_of,
+                      changeset_cache=cache, repo_type="git")
+    try:
+        with session.begin_nested():
+            session.add(repo)
+            session.flush()
+    except IntegrityError:
+        raise ApiError(f"repo `{name}` already exist") from None
+    user_levels, group_levels = _initial_grants(ctx, REPO, copy_from, private)
+    session.add_all(UserRepoPerm(user_id=uid, repo_id=repo.id, level=level)
+                    for uid, level in user_levels.items())
+    session.add_all(UserGroupRepoPerm(group_id=gid, repo_id=repo.id, level=level)
+                    for gid, level in group_levels.items())
+    session.add(RepoFollower(repo_id=repo.id, user_id=owner.id))
+    session.flush()
+    return repo
+
+
+def add_repo_group(ctx: CallContext, *, name: str, parent: RepoGroup | None, owner: User,
+                   description: str, copy_permissions: bool) -> RepoGroup:
+    session = ctx.session
+    group = RepoGroup(name=name, parent=parent, owner=owner, description=description)
+    try:
+        with session.begin_nested():
+            session.add(group)
+            session.flush()
+    except IntegrityError:
+        raise ApiError(f"repo group `{name}` already exist") from None
+    source = parent if copy_permissions else None
+    user_levels, group_levels = _initial_grants(ctx, REPO_GROUP, source, False)
+    session.add_all(UserRepoGroupPerm(user_id=uid, repo_group_id=group.id, level=level)
+                    for uid, level in user_levels.items())
+    session.add_all(UserGroupRepoGroupPerm(group_id=gid, repo_group_id=group.id, level=level)
+                    for gid, level in group_levels.items())
+    session.flush()
+    return group
+
+
+def _initial_grants(ctx: CallContext, kind: Any, source: Repository | RepoGroup | None,
+                    private: bool) -> tuple[dict[int, Level], dict[int, Level]]:
+    if source is not None:
+        return grants_of(ctx, source)
+    level = Level.NONE if private else default_grant_for_new(ctx.session, kind)
+    return {DEFAULT_USER_ID: level}, {}
+
+
+def grants_of(ctx: CallContext,
+              obj: Repository | RepoGroup) -> tuple[dict[int, Level], dict[int, Level]]:
+    """(user id -> level, user group id -> level) granted on a repository or group."""
+    session = ctx.session
+    if isinstance(obj, Repository):
+        users = session.execute(select(UserRepoPerm.user_id, UserRepoPerm.level)
+                                .where(UserRepoPerm.repo_id == obj.id))
+        groups = session.execute(select(UserGroupRepoPerm.group_id, UserGroupRepoPerm.level)
+                                 .where(UserGroupRepoPerm.repo_id == obj.id))
+    else:
+        users = session.execute(select(UserRepoGroupPerm.user_id, UserRepoGroupPerm.level)
+                                .where(UserRepoGroupPerm.repo_group_id == obj.id))
+        groups = session.execute(
+            select(UserGroupRepoGroupPerm.group_id, UserGroupRepoGroupPerm.level)
+            .where(UserGroupRepoGroupPerm.repo_group_id == obj.id))
+    return ({uid: level for uid, level in users}, {gid: level for gid, level in groups})
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def last_changeset(repo: Repo) -> dict[str, Any]:
+    """``last_changeset`` read from disk (for ``Repository.changeset_cache``)."""
+    tip = repo.tip()
+    if tip is None:
+        return dict(serialize.EMPTY_CHANGESET)
+    return serialize.changeset(tip, repo.count() - 1)
+
+
+def members(ctx: CallContext, obj: Repository | RepoGroup) -> list[dict[str, Any]]:
+    """``members`` of get_repo / get_repo_group: user grants, then user-group grants."""
+    session = ctx.session
+    kind = REPO if isinstance(obj, Repository) else REPO_GROUP
+    if isinstance(obj, Repository):
+        user_rows = session.execute(
+            select(User.username, UserRepoPerm.level).join(User, User.id == UserRepoPerm.user_id)
+            .where(UserRepoPerm.repo_id == obj.id).order_by(UserRepoPerm.id))
+        group_rows = session.execute(
+            select(UserGroup.name, UserGroupRepoPerm.level)
+            .join(UserGroup, UserGroup.id == UserGroupRepoPerm.group_id)
+            .where(UserGroupRepoPerm.repo_id == obj.id).order_by(UserGroupRepoPerm.id))
+    else:
+        user_rows = session.execute(
+            select(User.username, UserRepoGroupPerm.level)
+            .join(User, User.id == UserRepoGroupPerm.user_id)
+            .where(UserRepoGroupPerm.repo_group_id == obj.id).order_by(UserRepoGroupPerm.id))
+        group_rows = session.execute(
+            select(UserGroup.name, UserGroupRepoGroupPerm.level)
+            .join(UserGroup, UserGroup.id == UserGroupRepoGroupPerm.group_id)
+            .where(UserGroupRepoGroupPerm.repo_group_id == obj.id)
+            .order_by(UserGroupRepoGroupPerm.id))
+    found = [serialize.member(name, "user", kind.perm_name(level)) for name, level in user_rows]
+    found += [serialize.member(name, "user_group", kind.perm_name(level))
+              for name, level in group_rows]
+    return found
+
+
+def load_repos(ctx: CallContext, ids: Iterable[int]) -> list[Repository]:
+    """Repositories by id with what serialization needs, in one statement."""
+    wanted = list(ids)
+    if not wanted:
+        return []
+    return list(ctx.session.scalars(
+        select(Repository).options(joinedload(Repository.owner), joinedload(Repository.fork_of))
+        .where(Repository.id.in_(wanted)).order_by(Repository.id)).unique())
+
+
+def repos_under(ctx: CallContext, prefix: str) -> list[Repository]:
+    """Every repository whose name starts with ``prefix/``, at any depth."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    return list(ctx.session.scalars(
+        select(Repository).where(Repository.name.like(pattern, escape="\\"))
+        .order_by(Repository.name)))
+
+
+def groups_under(ctx: CallContext, prefix: str) -> list[RepoGroup]:
+    """Every group whose path starts with ``prefix/``, at any depth, parents first."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+    return sorted(ctx.session.scalars(
+        select(RepoGroup).where(RepoGroup.name.like(pattern, escape="\\"))),
+        key=lambda g: g.name.count("/"))
