@@ -176,7 +176,8 @@ class SmartHttp:
         self.credentials = credentials
         self.behaviour = "normal"
         self.stall_for = 30.0
-        self.requests: list[tuple[str, str]] = []
+        #: (HTTP method, path, time.monotonic() of arrival) of every request
+        self.requests: list[tuple[str, str, float]] = []
         self.server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._release = threading.Event()
@@ -241,7 +242,7 @@ class _CgiHandler(BaseHTTPRequestHandler):
     def _serve(self, body: bytes) -> None:
         remote = self.remote
         path, _, query = self.path.partition("?")
-        remote.requests.append((self.command, self.path))
+        remote.requests.append((self.command, self.path, time.monotonic()))
         if remote.credentials is not None and not self._authorised(remote.credentials):
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')

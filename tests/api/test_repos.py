@@ -10,19 +10,22 @@ from typing import Any
 import pytest
 
 from rpcserver.config import Config
+from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
-from tests.gitremotes import (  # noqa: F401  (fixtures)
+from tests.gitremotes import (
     GitDaemon,
     SmartHttp,
     Upstream,
-    daemon,
-    http_remote,
     leftovers,
     on_disk,
     refs_of,
-    remotes,
-    upstream,
 )
+
+#: Shared fixtures (real remotes on loopback).
+remotes = gitremotes.remotes
+upstream = gitremotes.upstream
+daemon = gitremotes.daemon
+http_remote = gitremotes.http_remote
 
 EMPTY = {"short_id": "000000000000", "raw_id": "0" * 40, "revision": -1, "message": "",
          "date": "1970-01-01T00:00:00", "author": ""}
