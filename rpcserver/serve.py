@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,7 +68,36 @@ def gunicorn_options(config: Config, bind: str, workers: int, *,
 
 
 def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = False) -> None:
-    GunicornServer(config, gunicorn_options(config, bind, workers, access_log=access_log)).run()
+    """Serve with gunicorn, from a fresh interpreter.
+
+    The process replaces itself (same pid) with ``python -m rpcserver.serve``: gunicorn's
+    workers are forks of it, and every page the admin command had loaded (click, alembic, mako,
+    the schema check's engine: about 15 MB) would otherwise sit in each worker too.
+    """
+    argv = [sys.executable, "-m", "rpcserver.serve", "--bind", bind, "--workers", str(workers)]
+    if config.path is not None:
+        argv += ["--config", config.path]
+    if access_log:
+        argv.append("--access-log")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter, list arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rpcserver.serve``: what ``rpcserver serve`` runs (see ``run_gunicorn``)."""
+    parser = argparse.ArgumentParser(prog="python -m rpcserver.serve")
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--access-log", action="store_true")
+    args = parser.parse_args(argv)
+    config = Config.load(args.config)
+    # Import (only import: no engine, no connection) what every worker needs before forking
+    # them, so that each worker boots at once instead of importing it all again.
+    from . import api, app  # noqa: F401
+    options = gunicorn_options(config, args.bind, args.workers, access_log=args.access_log)
+    GunicornServer(config, options).run()
 
 
 def run_development(config: Config, bind: str) -> None:
@@ -77,3 +109,7 @@ def run_development(config: Config, bind: str) -> None:
     host, _, port = bind.rpartition(":")
     run_simple(host or "127.0.0.1", int(port), create_app(config), use_reloader=True,
                threaded=True)
+
+
+if __name__ == "__main__":
+    main()
