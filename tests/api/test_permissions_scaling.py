@@ -110,6 +110,8 @@ def test_statement_counts_do_not_depend_on_rows(
         "update_user_group": lambda: rpc("update_user_group", key=user.key,
                                          usergroupid="team7", description="x"),
         "get_user (admin)": lambda: rpc("get_user", userid="carol"),
+        "get_repos": lambda: rpc("get_repos", key=user.key),
+        "get_repo": lambda: rpc("get_repo", key=user.key, repoid="repo1"),
     }
     small = measure(db, calls)
     small_groups = len(rpc("get_user_groups", key=user.key)["result"])
