@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,28 @@ def running(server: Any) -> Iterator[Any]:
         server.stop()
 
 
-# -- pytest fixtures shared by the repository tests ----------------------------------------
+# -- pytest fixtures and helpers shared by the repository tests ----------------------------
+
+_call_ids = itertools.count(100_000)
+
+
+def api_caller(config: Any, db: Any, key: str) -> Callable[..., dict[str, Any]]:
+    """``call(method, **args)`` on its own app instance, as another worker process would
+    have; safe to use from a thread. ``config`` may differ from the test's."""
+    from werkzeug.test import Client
+
+    from rpcserver.api import build_registry
+    from rpcserver.app import create_app
+
+    client = Client(create_app(config, registry=build_registry(), db=db))
+
+    def call(method: str, **args: Any) -> dict[str, Any]:
+        body = {"id": next(_call_ids), "api_key": key, "method": method, "args": args}
+        answer: dict[str, Any] = client.post("/_admin/api", json=body).get_json()
+        return answer
+
+    return call
+
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ rescan_repos and invalidate_cache."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import shutil
 import threading
@@ -16,8 +15,6 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from rpcserver.api import build_registry
-from rpcserver.app import create_app
 from rpcserver.config import Config
 from rpcserver.db import Database
 from tests import gitremotes
@@ -26,6 +23,7 @@ from tests.gitremotes import (
     GitDaemon,
     SmartHttp,
     Upstream,
+    api_caller,
     free_port,
     git,
     leftovers,
@@ -47,20 +45,8 @@ def config(config: Config) -> Config:
     return dataclasses.replace(config, clone_uri_allow_private_hosts=True)
 
 
-_ids = itertools.count(10_000)
-
-
 def caller(db: Database, config: Config, key: str) -> Callable[..., dict[str, Any]]:
-    """An rpc() on its own app instance (as another worker would be), safe to use from a
-    thread; ``config`` may differ from the test's (a short git timeout)."""
-    client = Client(create_app(config, registry=build_registry(), db=db))
-
-    def call(method: str, **args: Any) -> dict[str, Any]:
-        body = {"id": next(_ids), "api_key": key, "method": method, "args": args}
-        answer: dict[str, Any] = client.post("/_admin/api", json=body).get_json()
-        return answer
-
-    return call
+    return api_caller(config, db, key)
 
 
 def ok(answer: dict[str, Any]) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from tests.gitremotes import (
     GitDaemon,
     SmartHttp,
     Upstream,
+    api_caller,
     leftovers,
     on_disk,
     refs_of,
@@ -337,3 +340,43 @@ def test_delete_needs_admin_on_the_repository(rpc: Rpc, config: Config,
     ok(rpc("grant_user_permission", repoid="r", userid="bob", perm="repository.admin"))
     ok(rpc("delete_repo", repoid="r", key=bob.key))
     assert on_disk(config.repos_root) == []
+
+
+# -- races between the two phases of create ------------------------------------------------
+
+
+def test_a_create_that_loses_the_race_for_its_name_leaves_nothing(
+        config: Config, db: Any, admin_key: str, rpc: Rpc, upstream: Upstream,
+        http_remote: SmartHttp) -> None:
+    http_remote.behaviour, http_remote.stall_for = "stall", 1.0
+    answers: list[dict[str, Any]] = []
+    slow = api_caller(config, db, admin_key)
+    cloning = threading.Thread(target=lambda: answers.append(slow(
+        "create_repo", repo_name="r", clone_uri=http_remote.url("up", "bob", "s3cr3t"))))
+    cloning.start()
+    time.sleep(0.3)
+    ok(rpc("create_repo", repo_name="r"))
+    cloning.join()
+    assert answers[0]["error"] == "repo `r` already exist"
+    assert on_disk(config.repos_root) == ["r"]
+    assert refs_of(root(config) / "r") == {"HEAD": "refs/heads/master"}  # the empty one
+    assert leftovers(config.repos_root) == []
+
+
+def test_a_repository_created_while_its_group_moves_follows_the_group(
+        config: Config, db: Any, admin_key: str, rpc: Rpc, upstream: Upstream,
+        http_remote: SmartHttp) -> None:
+    ok(rpc("create_repo_group", group_name="g"))
+    http_remote.behaviour, http_remote.stall_for = "stall", 1.0
+    answers: list[dict[str, Any]] = []
+    slow = api_caller(config, db, admin_key)
+    cloning = threading.Thread(target=lambda: answers.append(slow(
+        "create_repo", repo_name="g/r", clone_uri=http_remote.url("up", "bob", "s3cr3t"))))
+    cloning.start()
+    time.sleep(0.3)
+    ok(rpc("update_repo_group", repogroupid="g", group_name="h"))
+    cloning.join()
+    assert answers[0]["result"]["msg"] == "Created new repository `h/r`"
+    assert on_disk(config.repos_root) == ["h/r"]
+    assert ok(rpc("get_repo", repoid="h/r"))["last_changeset"]["raw_id"] == \
+        upstream.ref("master")
