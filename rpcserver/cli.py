@@ -84,6 +84,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
     """Serve the API (gunicorn, several workers)."""
     config = _load(ctx, config_path)
     _require_current_schema(config)
+    _require_git(config)
     bind = bind or config.bind
     from .serve import run_development, run_gunicorn
 
@@ -91,6 +92,16 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
         run_development(config, bind)
     else:
         run_gunicorn(config, bind, workers or config.workers, access_log=access_log)
+
+
+def _require_git(config: Config) -> None:
+    """Repositories are kept through the git command line: refuse to start without it."""
+    from .vcs import Git, GitMissing
+
+    try:
+        Git.find(config.git_timeout)
+    except GitMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _require_current_schema(config: Config) -> None:

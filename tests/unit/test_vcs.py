@@ -315,3 +315,18 @@ def test_fork_is_a_real_clone_without_a_remote(gitx: Git, store: Store, daemon: 
     forked = Repo(gitx, store.root / "fork")
     assert forked.refs().raw == repo.refs().raw
     assert "remote" not in git("config", "--list", git_dir=forked.path)
+
+
+def test_a_missing_git_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rpcserver.vcs import GitMissing
+    from rpcserver.vcs import git as git_module
+
+    git_module._locate.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        with pytest.raises(GitMissing, match="git was not found on PATH"):
+            Git.find(timeout=10)
+    finally:
+        monkeypatch.undo()
+        git_module._locate.cache_clear()
+    assert Git.find(timeout=10).version >= (2, 32)
