@@ -7,7 +7,7 @@ client by being written here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .clone_uri import mask
@@ -25,16 +25,33 @@ def iso_date(value: dt.datetime | None) -> str | None:
 
 
 def user(u: User) -> dict[str, Any]:
+    return _user(u.id, u.username, u.firstname, u.lastname, u.email, u.active, u.admin)
+
+
+#: The columns of a user, in the order ``users_from_rows`` reads them. A list of users selects
+#: these rather than ``User`` objects, and reads each row by position: building an ORM object
+#: (or reading a row by attribute name) costs more than the whole answer.
+USER_COLUMNS = (User.id, User.username, User.firstname, User.lastname, User.email,
+                User.active, User.admin)
+
+
+def users_from_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Users from rows of ``USER_COLUMNS``."""
+    return [_user(*row) for row in rows]
+
+
+def _user(user_id: int, username: str, firstname: str, lastname: str, email: str,
+          active: bool, admin: bool) -> dict[str, Any]:
     return {
-        "user_id": u.id,
-        "username": u.username,
-        "firstname": u.firstname,
-        "lastname": u.lastname,
-        "email": u.email,
+        "user_id": user_id,
+        "username": username,
+        "firstname": firstname,
+        "lastname": lastname,
+        "email": email,
         # Kallithea lists a user's additional addresses here; we keep one address per user.
         "emails": [],
-        "active": u.active,
-        "admin": u.admin,
+        "active": active,
+        "admin": admin,
     }
 
 

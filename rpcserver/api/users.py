@@ -51,11 +51,11 @@ def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
                  permission=ADMIN)
 def get_users(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
     """Every user but ``default``, by id; at most ``limit`` (10,000) from ``offset``."""
-    users = ctx.session.scalars(
-        select(User).where(User.id != DEFAULT_USER_ID).order_by(User.id)
+    rows = ctx.session.execute(
+        select(*serialize.USER_COLUMNS).where(User.id != DEFAULT_USER_ID).order_by(User.id)
         .limit(limit).offset(offset)
     )
-    return [serialize.user(u) for u in users]
+    return serialize.users_from_rows(rows)
 
 
 @registry.method("create_user",
