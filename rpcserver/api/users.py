@@ -93,15 +93,15 @@ def add_user(ctx: CallContext, *, username: str, email: str, password: str,
              **fields: Any) -> User:
     session = ctx.session
     email = email.lower()
-    _refuse_taken(ctx, username, email)
     user = User(username=username, email=email, password_hash=hash_password(password),
                 **fields)
+    # Insert first and ask why only when the database refuses: the unique indexes decide
+    # anyway (also when two requests race), and a successful create saves two queries.
     try:
         with session.begin_nested():
             session.add(user)
             session.flush()
     except IntegrityError:
-        # Another request created the same name or email between our check and our insert.
         _refuse_taken(ctx, username, email)
         raise
     return user
