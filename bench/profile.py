@@ -2,6 +2,7 @@
 
     python -m bench.profile get_user --args '{"userid": "user-000500"}' -n 500
     python -m bench.profile get_user_groups --caller reader --populate --sort tottime
+    python -m bench.profile create_user --args '{"username": "u@N@", "email": "u@N@@x.test"}'
 
 ``--populate`` fills the database as ``make bench`` does, through the API (in-process);
 otherwise ``--users``/``--repos`` are inserted in bulk.
@@ -28,7 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("method")
-    parser.add_argument("--args", default="{}", help="the call's args, as JSON")
+    parser.add_argument("--args", default="{}",
+                        help='the call\'s args, as JSON; "@N@" in a string: unique per call')
     parser.add_argument("--caller", choices=("admin", "reader"), default="admin")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--repos", type=int, default=0)

@@ -74,9 +74,16 @@ class Dataset:
     client: Client
     keys: dict[str, str]
     statements: list[int] = field(default_factory=lambda: [0])
+    serial: int = 0
 
     def call(self, c: ScaleCall) -> Any:
-        body = {"id": 1, "api_key": self.keys[c.caller], "method": c.method, "args": c.args}
+        args = c.args
+        if any(isinstance(v, str) and "@N@" in v for v in args.values()):
+            # a write that must be unique each time (as in bench/envelope.lua)
+            self.serial += 1
+            args = {k: v.replace("@N@", f"n{self.serial}") if isinstance(v, str) else v
+                    for k, v in args.items()}
+        body = {"id": 1, "api_key": self.keys[c.caller], "method": c.method, "args": args}
         answer = json.loads(self.client.post("/_admin/api", json=body).get_data())
         if answer["error"] is not None:
             raise RuntimeError(f"{c.label} on {self.size}: {answer['error']}")
