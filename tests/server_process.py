@@ -72,9 +72,10 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.read_log()}")
             try:
-                requests.post(self.api_url, data=b"{}", timeout=1)
+                requests.post(self.api_url, data=b"{}", timeout=5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or booting workers on a busy machine: ask again.
                 time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout}s: {self.read_log()}")
 
