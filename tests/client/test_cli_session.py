@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from client.exitcodes import ExitCode
 from tests.client.conftest import RpcApi
 from tests.server_process import ServerProcess
@@ -23,10 +21,6 @@ def test_scripted_session(
 
     def api(method: str, *args: str) -> Any:
         done = rpc_api("--format", "json", method, *args)
-        if done.returncode == ExitCode.API_ERROR and done.stderr == (
-            f"ERROR: No such method: {method}\n"
-        ):
-            pytest.skip(f"server lacks {method} yet")
         assert done.returncode == ExitCode.OK, done.stderr
         assert done.stderr == ""
         return json.loads(done.stdout)
