@@ -250,10 +250,10 @@ def grants_of(ctx: CallContext,
 
 def last_changeset(repo: Repo) -> dict[str, Any]:
     """``last_changeset`` read from disk (for ``Repository.changeset_cache``)."""
-    tip = repo.tip()
+    tip, count = repo.tip_and_count()
     if tip is None:
         return dict(serialize.EMPTY_CHANGESET)
-    return serialize.changeset(tip, repo.count() - 1)
+    return serialize.changeset(tip, count - 1)
 
 
 def members(ctx: CallContext, obj: Repository | RepoGroup) -> list[dict[str, Any]]:

@@ -56,6 +56,8 @@ class _Plan:
     name: str
     path: Path
     source: Source | None
+    #: ``last_changeset`` as cached when the pull was asked for (None: not yet known)
+    cache: dict[str, Any] | None = None
 
     @property
     def masked(self) -> str:
@@ -68,7 +70,8 @@ class _Plan:
 
 @dataclass
 class _Pulled:
-    cache: dict[str, Any]
+    #: the new ``last_changeset``; None: unchanged, keep the cached one
+    cache: dict[str, Any] | None
     committed: bool = False
 
 
@@ -84,7 +87,8 @@ def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
     else:
         log.info("pull %s: no clone_uri, and not a fork", repo.name)
         raise ApiError(f"Unable to pull changes from `{repo.name}`")
-    return _Plan(repo_id=repo.id, name=repo.name, path=store.path(repo.name), source=source)
+    return _Plan(repo_id=repo.id, name=repo.name, path=store.path(repo.name), source=source,
+                 cache=repo.changeset_cache)
 
 
 @contextlib.contextmanager
@@ -115,7 +119,9 @@ def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
             if plan.source is None:
                 raise GitError("fetch", None, "nothing to pull from")
             result = vcs_fetch.pull(git, store, plan.path, plan.source)
-            cache = last_changeset(Repo(git, plan.path))
+            # Nothing changed: the cached last_changeset stays (read it again only if absent).
+            cache = (None if not result.changed and plan.cache is not None
+                     else last_changeset(Repo(git, plan.path)))
         except GitError as exc:
             log.warning("pull of %s from %s failed: %s", plan.name, plan.masked, exc)
             raise plan.unable from None
@@ -135,7 +141,8 @@ def _store_pull(plan: _Plan, ctx: CallContext, pulled: _Pulled) -> Repository:
     if repo is None or repo.name != plan.name:
         log.warning("pull of %s: the repository was renamed or deleted meanwhile", plan.name)
         raise plan.unable
-    repo.changeset_cache = pulled.cache
+    if pulled.cache is not None:
+        repo.changeset_cache = pulled.cache
     ctx.on_commit(partial(setattr, pulled, "committed", True))
     return repo
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..clone_uri import Source
-from .git import Git
+from .git import Git, GitError
 from .repo import Repo
 from .store import Store, remove_tree
 
 REMOTE = "rpcserver-source"
+#: More packs than this and a pull repacks (git's own default for ``gc --auto``).
+GC_PACK_LIMIT = 50
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
@@ -81,36 +83,38 @@ def clone_new(git: Git, path: Path, source: Source) -> None:
     repo = Repo(git, path)
     try:
         head = remote_head(git, source)
-    except Exception:  # the fetch worked; HEAD is a nicety
+    except GitError:  # the fetch worked; HEAD is a nicety
         head = None
     fix_head(repo, prefer=head)
+    if repo.raw_refs():
+        repo.write_commit_graph()
 
 
 def fork(git: Git, source_path: Path, path: Path) -> None:
     """A real clone of a local repository (objects hard-linked: they never change)."""
     git.run(["clone", "--bare", "--quiet", "--", str(source_path), str(path)],
             protocols=("file",))
-    git.run(["config", "--remove-section", "remote.origin"], git_dir=str(path))
+    repo = Repo(git, path)
+    repo.run("config", "--remove-section", "remote.origin")
+    if repo.raw_refs():
+        repo.write_commit_graph()
 
 
 def fix_head(repo: Repo, prefer: str | None = None) -> None:
     """Point HEAD at ``prefer``, or keep it if it names a branch that exists, else at
     ``main``, ``master`` or the first branch. Nothing to do in an empty repository."""
-    refs = repo.refs()
-    if not refs.branches:
+    branches = sorted(ref for ref in repo.raw_refs() if ref.startswith("refs/heads/"))
+    if not branches:
         return
-    names = {f"refs/heads/{b}" for b in refs.branches}
-    target = f"refs/heads/{min(refs.branches)}"
-    if prefer in names:
+    head = repo.head()
+    if prefer in branches:
         target = prefer
-    elif refs.head in names:
+    elif head in branches:
         return
     else:
-        for candidate in ("main", "master"):
-            if f"refs/heads/{candidate}" in names:
-                target = f"refs/heads/{candidate}"
-                break
-    if target != refs.head:
+        preferred = [b for b in ("refs/heads/main", "refs/heads/master") if b in branches]
+        target = (preferred or branches)[0]
+    if target != head:
         repo.run("symbolic-ref", "HEAD", target)
 
 
@@ -119,13 +123,11 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
     repo = Repo(git, path)
     scratch = store.scratch("pull")
     try:
-        init_bare(git, scratch)
-        (scratch / "objects" / "info" / "alternates").write_text(
-            str((path / "objects").resolve()) + "\n")
+        _skeleton(scratch, alternate=path / "objects")
         fetch(git, scratch, source)
-        new = Repo(git, scratch).refs().raw
-        old = repo.refs().raw
-        result = PullResult(head_before=repo.head())
+        new = _files_refs(scratch)
+        old = _files_refs(path) if _files_backend(path) else repo.raw_refs()
+        result = PullResult()
         for ref in sorted(set(old) | set(new)):
             if old.get(ref) != new.get(ref):
                 result.changes.append((ref, old.get(ref), new.get(ref)))
@@ -137,7 +139,12 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
         except BaseException:
             _remove(result.added_objects)
             raise
-        fix_head(repo)
+        if any(ref.startswith("refs/heads/") and (old_id is None or new_id is None)
+               for ref, old_id, new_id in result.changes):
+            result.head_before = repo.head()
+            fix_head(repo)
+        repo.write_commit_graph()
+        _maybe_gc(repo)
         return result
     finally:
         remove_tree(scratch)
@@ -150,6 +157,55 @@ def undo(git: Git, path: Path, result: PullResult) -> None:
     if result.head_before is not None and repo.head() != result.head_before:
         repo.run("symbolic-ref", "HEAD", result.head_before)
     _remove(result.added_objects)
+    if repo.raw_refs():
+        repo.write_commit_graph(replace=True)
+    else:
+        remove_tree(path / "objects" / "info" / "commit-graphs")
+
+
+def _skeleton(path: Path, *, alternate: Path) -> None:
+    """A bare repository that borrows ``alternate``'s objects, made without running git
+    (this is on every pull's path)."""
+    for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    (path / "HEAD").write_text("ref: refs/heads/master\n")
+    (path / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tbare = true\n")
+    (path / "objects" / "info" / "alternates").write_text(str(alternate.resolve()) + "\n")
+
+
+def _files_refs(git_dir: Path) -> dict[str, str]:
+    """Branches and tags of a repository we made (``_skeleton``: the files ref backend),
+    read without running git: loose refs win over ``packed-refs``."""
+    found: dict[str, str] = {}
+    packed = git_dir / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text().splitlines():
+            if line and line[0] not in "#^":
+                oid, _, ref = line.partition(" ")
+                if ref.startswith(("refs/heads/", "refs/tags/")):
+                    found[ref] = oid
+    for top in ("refs/heads", "refs/tags"):
+        for file in (git_dir / top).rglob("*"):
+            if file.is_file() and not file.name.endswith(".lock"):
+                found[str(file.relative_to(git_dir))] = file.read_text().strip()
+    return found
+
+
+def _files_backend(git_dir: Path) -> bool:
+    """Whether a repository keeps refs as files (loose refs + packed-refs), which we may then
+    read without running git; any other ref storage is read through git."""
+    try:
+        config = (git_dir / "config").read_text()
+    except OSError:
+        return False
+    return "refstorage" not in config.lower() and not (git_dir / "reftable").exists()
+
+
+def _maybe_gc(repo: Repo) -> None:
+    """Each pull adds a pack; repack now and then, as ``git gc --auto`` would."""
+    packs = sum(1 for p in (repo.path / "objects" / "pack").glob("pack-*.pack"))
+    if packs > GC_PACK_LIMIT:
+        repo.run("gc", "--quiet")
 
 
 def _update_refs(repo: Repo, changes: list[tuple[str, str | None, str | None]]) -> None:

@@ -210,7 +210,7 @@ def test_reading_refs_revisions_commits_and_trees(gitx: Git, store: Store, daemo
     assert set(refs.branches) == {"master", "dev"}
     assert refs.tags["v1"] == refs.branches["master"]  # peeled
     assert refs.raw["refs/tags/v1"] != refs.branches["master"]  # the tag object itself
-    assert refs.head == "refs/heads/master"
+    assert repo.head() == "refs/heads/master"
     revisions = repo.revisions()
     assert len(revisions) == repo.count() == 5
     tip = repo.tip()
