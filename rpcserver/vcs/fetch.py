@@ -16,6 +16,7 @@ non-fast-forward), ones the remote no longer has are deleted.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .repo import Repo
 from .store import Store, remove_tree
 
 REMOTE = "rpcserver-source"
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 #: More packs than this and a pull repacks (git's own default for ``gc --auto``).
 GC_PACK_LIMIT = 50
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
@@ -126,7 +128,10 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
         _skeleton(scratch, alternate=path / "objects")
         fetch(git, scratch, source)
         new = _files_refs(scratch)
-        old = _files_refs(path) if _files_backend(path) else repo.raw_refs()
+        try:
+            old = _files_refs(path) if _files_backend(path) else repo.raw_refs()
+        except ValueError:  # a symbolic ref among the branches: let git resolve it
+            old = repo.raw_refs()
         result = PullResult()
         for ref in sorted(set(old) | set(new)):
             if old.get(ref) != new.get(ref):
@@ -175,7 +180,8 @@ def _skeleton(path: Path, *, alternate: Path) -> None:
 
 def _files_refs(git_dir: Path) -> dict[str, str]:
     """Branches and tags of a repository we made (``_skeleton``: the files ref backend),
-    read without running git: loose refs win over ``packed-refs``."""
+    read without running git: loose refs win over ``packed-refs``. ``ValueError`` for
+    anything else (a symbolic ref)."""
     found: dict[str, str] = {}
     packed = git_dir / "packed-refs"
     if packed.is_file():
@@ -187,7 +193,10 @@ def _files_refs(git_dir: Path) -> dict[str, str]:
     for top in ("refs/heads", "refs/tags"):
         for file in (git_dir / top).rglob("*"):
             if file.is_file() and not file.name.endswith(".lock"):
-                found[str(file.relative_to(git_dir))] = file.read_text().strip()
+                oid = file.read_text().strip()
+                if not _OID.fullmatch(oid):
+                    raise ValueError(f"{file}: not an object id")
+                found[str(file.relative_to(git_dir))] = oid
     return found
 
 
@@ -217,7 +226,7 @@ def _update_refs(repo: Repo, changes: list[tuple[str, str | None, str | None]]) 
             lines.append(f"create {ref} {new}")
         else:
             lines.append(f"update {ref} {new} {old}")
-    repo.run("update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
+    repo.run("update-ref", "--no-deref", "--stdin", input=("\n".join(lines) + "\n").encode())
 
 
 def _move_objects(src: Path, dst: Path) -> list[Path]:

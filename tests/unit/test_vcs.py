@@ -330,3 +330,14 @@ def test_a_missing_git_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.undo()
         git_module._locate.cache_clear()
     assert Git.find(timeout=10).version >= (2, 32)
+
+
+def test_pull_into_a_repository_with_a_symbolic_branch(gitx: Git, store: Store,
+                                                       daemon: GitDaemon,
+                                                       upstream: Upstream) -> None:
+    source = check(daemon.url("up"), LAN)
+    repo = clone(gitx, store, source)
+    git("symbolic-ref", "refs/heads/alias", "refs/heads/master", git_dir=repo.path)
+    new = upstream.commit(1)
+    vcs_fetch.pull(gitx, store, repo.path, source)
+    assert repo.refs().branches["master"] == new[0]
