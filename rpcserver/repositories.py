@@ -98,15 +98,16 @@ def hold_locks(ctx: CallContext, changes: DiskChanges, repo_ids: Iterable[int],
                failed: ApiError) -> None:
     """Take the locks of ``repo_ids`` without waiting (a pull in progress holds one): a
     repository is not moved or deleted under a running fetch."""
-    store = store_for(ctx.config)
-    for repo_id in sorted(set(repo_ids)):
-        lock = store.lock(repo_id)
-        try:
-            lock.acquire(0)
-        except Busy:
-            log.info("repository id %s is being pulled; refusing to move or delete it", repo_id)
-            raise failed from None
-        changes.hold(lock)
+    ids = list(repo_ids)
+    if not ids:
+        return
+    lock = store_for(ctx.config).lock(*ids)
+    try:
+        lock.acquire(0)
+    except Busy as exc:
+        log.info("%s is being pulled; refusing to move or delete it", exc)
+        raise failed from None
+    changes.hold(lock)
 
 
 # -- names --------------------------------------------------------------------------------

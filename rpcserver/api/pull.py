@@ -122,7 +122,7 @@ def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
             # Nothing changed: the cached last_changeset stays (read it again only if absent).
             cache = (None if not result.changed and plan.cache is not None
                      else last_changeset(Repo(git, plan.path)))
-        except GitError as exc:
+        except (GitError, OSError) as exc:
             log.warning("pull of %s from %s failed: %s", plan.name, plan.masked, exc)
             raise plan.unable from None
         pulled = _Pulled(cache)

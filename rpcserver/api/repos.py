@@ -167,7 +167,7 @@ def _build(config: Config, new: _NewRepo, *, source: Source | None = None,
             else:
                 vcs_fetch.init_bare(git, scratch)
             cache = last_changeset(Repo(git, scratch))
-        except GitError as exc:
+        except (GitError, OSError) as exc:
             what = f" from {source.masked}" if source is not None else ""
             log.warning("building %s%s failed: %s", new.name, what, exc)
             raise ApiError(new.failed_text) from None

@@ -6,7 +6,7 @@ Layout under ``repos_root``::
     <group>/                   a repository group is a directory
     .rpcserver/tmp/            repositories being built (create, fork) and pull scratch space
     .rpcserver/trash/          deleted repositories until their transaction commits
-    .rpcserver/locks/          one lock file per repository id (pulls, moves)
+    .rpcserver/locks/          repository locks, by id (pulls, moves)
 
 Names are checked against a strict pattern before they become paths, and every path must
 resolve inside the root (a symlink cannot lead out). ``.rpcserver`` cannot collide with a
@@ -21,10 +21,11 @@ import fcntl
 import os
 import re
 import shutil
+import struct
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,9 +98,10 @@ class Store:
         self.ensure()
         return Path(tempfile.mkdtemp(prefix=f"{purpose}-", dir=self.internal / "tmp"))
 
-    def lock(self, repo_id: int) -> RepoLock:
+    def lock(self, *repo_ids: int) -> RepoLock:
+        """The lock of one repository, or of several taken together (a group's)."""
         self.ensure()
-        return RepoLock(self.internal / "locks" / f"repo-{repo_id}.lock")
+        return RepoLock(self.internal / "locks", repo_ids)
 
     def sweep(self, max_age: float = 24 * 3600) -> None:
         """Remove scratch and trash left behind by a process that died mid-call."""
@@ -125,41 +127,65 @@ class Busy(Exception):
     """Another call (a pull) holds the repository's lock."""
 
 
-class RepoLock:
-    """An exclusive ``flock`` on one file: holds across threads and worker processes.
+#: Open-file-description record locks (Linux): one lock file, one byte per repository id,
+#: owned by an open file description like ``flock`` (so threads of one process exclude each
+#: other too), and many locks can share one descriptor.
+_OFD = hasattr(fcntl, "F_OFD_SETLK")
 
-    Each acquisition opens its own file description, so two threads of one process exclude
-    each other as two processes do.
+
+class RepoLock:
+    """Exclusive locks on repositories, by id: they hold across threads and worker
+    processes.
+
+    On Linux a byte range of one shared file per repository (``F_OFD_SETLK``), so that one
+    descriptor can hold the locks of a whole group being moved; elsewhere one ``flock``ed file
+    per repository. Each ``RepoLock`` opens its own descriptor(s).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
+    def __init__(self, directory: Path, repo_ids: Iterable[int]) -> None:
+        self.directory = directory
+        self.repo_ids = sorted(set(repo_ids))
+        self._fds: list[int] = []
 
     def acquire(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds (0: do not wait); ``Busy`` if it stays taken."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Wait up to ``timeout`` seconds (0: do not wait); ``Busy`` if one stays taken."""
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._fd = fd
+                self._try()
                 return
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
+            except Busy:
+                self.release()
+                if time.monotonic() >= deadline:
                     raise
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise Busy(str(self.path))
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
+    def _try(self) -> None:
+        if _OFD:
+            fd = self._open(self.directory / "repositories.lock")
+            for repo_id in self.repo_ids:
+                _ofd_lock(fd, repo_id, fcntl.F_WRLCK)
+            return
+        for repo_id in self.repo_ids:
+            fd = self._open(self.directory / f"repo-{repo_id}.lock")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise Busy(f"repository id {repo_id}") from None
+                raise
+
+    def _open(self, path: Path) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fds.append(fd)
+        return fd
+
     def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        """Let go of everything held (closing a descriptor releases its locks)."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
             os.close(fd)
 
     @contextlib.contextmanager
@@ -169,6 +195,17 @@ class RepoLock:
             yield self
         finally:
             self.release()
+
+
+def _ofd_lock(fd: int, repo_id: int, kind: int) -> None:
+    """Lock (or unlock) byte ``repo_id`` of the file; ``Busy`` if another holds it."""
+    flock = struct.pack("hhllhh", kind, os.SEEK_SET, repo_id, 1, 0, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, flock)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise Busy(f"repository id {repo_id}") from None
+        raise
 
 
 @dataclass

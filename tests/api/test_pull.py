@@ -286,22 +286,26 @@ def test_pulls_of_one_repository_serialize_while_others_proceed(
 def test_a_repository_being_pulled_is_not_moved_or_deleted(
         config: Config, db: Database, admin_key: str, rpc: Rpc, upstream: Upstream,
         daemon: GitDaemon, slow_remote: SmartHttp) -> None:
-    ok(rpc("create_repo", repo_name="slow", clone_uri=daemon.url("up")))
-    ok(rpc("update_repo", repoid="slow", clone_uri=slow_remote.url("up")))
+    ok(rpc("create_repo_group", group_name="g"))
+    ok(rpc("create_repo", repo_name="g/slow", clone_uri=daemon.url("up")))
+    ok(rpc("update_repo", repoid="g/slow", clone_uri=slow_remote.url("up")))
     upstream.commit(1)
     answers: list[dict[str, Any]] = []
     pulling = threading.Thread(target=lambda: answers.append(
-        caller(db, config, admin_key)("pull", repoid="slow")))
+        caller(db, config, admin_key)("pull", repoid="g/slow")))
     pulling.start()
     time.sleep(0.3)
-    assert err(rpc("update_repo", repoid="slow", name="moved")) == \
-        "failed to update repo `slow`"
-    assert err(rpc("delete_repo", repoid="slow")) == "failed to delete repository `slow`"
+    assert err(rpc("update_repo", repoid="g/slow", name="moved")) == \
+        "failed to update repo `g/slow`"
+    assert err(rpc("delete_repo", repoid="g/slow")) == "failed to delete repository `g/slow`"
+    assert err(rpc("update_repo_group", repogroupid="g", group_name="h")) == \
+        "failed to update repository group `g`"
     pulling.join()
     assert answers[0]["error"] is None
-    assert on_disk(config.repos_root) == ["slow"]
-    ok(rpc("update_repo", repoid="slow", name="moved"))
-    assert on_disk(config.repos_root) == ["moved"]
+    assert on_disk(config.repos_root) == ["g/slow"]
+    ok(rpc("update_repo_group", repogroupid="g", group_name="h"))
+    ok(rpc("update_repo", repoid="h/slow", name="moved"))
+    assert on_disk(config.repos_root) == ["h/moved"]
 
 
 # -- rescan_repos and invalidate_cache -------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -187,15 +188,22 @@ def test_locks_exclude_threads_and_processes(store: Store) -> None:
     try:
         with pytest.raises(Busy):
             store.lock(7).acquire(0)
-        store.lock(8).acquire(0)  # another repository is not blocked
-        script = ("import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDWR)\n"
-                  "try: fcntl.flock(fd, fcntl.LOCK_EX|fcntl.LOCK_NB)\n"
-                  "except OSError: sys.exit(3)\n")
-        other = subprocess.run(["python3", "-c", script, str(lock.path)])
+        with store.lock(8).held(0):  # another repository is not blocked
+            pass
+        with pytest.raises(Busy):  # several at once: all or none
+            store.lock(6, 7, 8).acquire(0)
+        with store.lock(6, 8).held(0):
+            pass
+        script = ("import sys\nfrom rpcserver.vcs.store import Busy, Store\n"
+                  "try: Store.at(sys.argv[1]).lock(7).acquire(0)\n"
+                  "except Busy: sys.exit(3)\n")
+        other = subprocess.run([sys.executable, "-c", script, str(store.root)],
+                               cwd=Path(__file__).parents[2])
         assert other.returncode == 3
         released = threading.Timer(0.2, lock.release)
         released.start()
-        store.lock(7).acquire(5)  # waits until the holder lets go
+        with store.lock(7).held(5):  # waits until the holder lets go
+            pass
     finally:
         lock.release()
 
