@@ -249,9 +249,10 @@ def grants_of(ctx: CallContext,
 # -- reading ------------------------------------------------------------------------------
 
 
-def last_changeset(repo: Repo) -> dict[str, Any]:
-    """``last_changeset`` read from disk (for ``Repository.changeset_cache``)."""
-    tip, count = repo.tip_and_count()
+def last_changeset(repo: Repo, *, write_graph: bool = False) -> dict[str, Any]:
+    """``last_changeset`` read from disk (for ``Repository.changeset_cache``);
+    ``write_graph`` also brings the repository's commit-graph up to date (after a pull)."""
+    tip, count = repo.tip_and_count(write_graph=write_graph)
     if tip is None:
         return dict(serialize.EMPTY_CHANGESET)
     return serialize.changeset(tip, count - 1)

@@ -121,7 +121,7 @@ def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
             result = vcs_fetch.pull(git, store, plan.path, plan.source)
             # Nothing changed: the cached last_changeset stays (read it again only if absent).
             cache = (None if not result.changed and plan.cache is not None
-                     else last_changeset(Repo(git, plan.path)))
+                     else last_changeset(Repo(git, plan.path), write_graph=result.changed))
         except (GitError, OSError) as exc:
             log.warning("pull of %s from %s failed: %s", plan.name, plan.masked, exc)
             raise plan.unable from None

@@ -121,7 +121,10 @@ def fix_head(repo: Repo, prefer: str | None = None) -> None:
 
 
 def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
-    """Bring ``path``'s branches and tags in line with ``source``'s; all or nothing."""
+    """Bring ``path``'s branches and tags in line with ``source``'s; all or nothing.
+
+    The commit-graph is not updated here: ``Repo.tip_and_count(write_graph=True)`` does it
+    while it reads the new tip."""
     repo = Repo(git, path)
     scratch = store.scratch("pull")
     try:
@@ -148,7 +151,6 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
                for ref, old_id, new_id in result.changes):
             result.head_before = repo.head()
             fix_head(repo)
-        repo.write_commit_graph()
         _maybe_gc(repo)
         return result
     finally:
