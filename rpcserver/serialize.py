@@ -55,15 +55,16 @@ def _user(user_id: int, username: str, firstname: str, lastname: str, email: str
     }
 
 
-def user_group(g: UserGroup, members: Iterable[User]) -> dict[str, Any]:
-    """A user group; ``members`` are passed in so that a list loads them in one query."""
+def user_group(g: UserGroup, members: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """A user group; ``members`` (rows of ``USER_COLUMNS``) are passed in so that a list
+    loads them in one query."""
     return {
         "users_group_id": g.id,
         "group_name": g.name,
         "group_description": g.description,
         "active": g.active,
         "owner": g.owner.username,
-        "members": [user(m) for m in members],
+        "members": users_from_rows(members),
     }
 
 
