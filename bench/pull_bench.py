@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="runs of each kind (default 7)")
     parser.add_argument("--transports", default="git,http",
                         help="comma-separated: git, http (default both)")
+    parser.add_argument("--http-delay", type=float, default=0.0,
+                        help="seconds each HTTP request waits, as a network round trip would "
+                             "(default 0: loopback)")
     return parser.parse_args(argv)
 
 
@@ -98,8 +102,18 @@ def bench(args: argparse.Namespace, base: Path) -> list[Result]:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
 
+    def pull(name: str, url: str) -> None:
+        ok("pull", repoid=name, clone_uri=url)
+
+    def interleaved(result: Result, run: int, name: str, url: str, plain: Path) -> None:
+        """One run of each, the order alternating from run to run."""
+        order = [("pull", partial(pull, name, url)), ("fetch", partial(plain_fetch, url, plain))]
+        for label, action in order if run % 2 == 0 else reversed(order):
+            (result.pull if label == "pull" else result.fetch).append(timed(action))
+
     results = []
     with running(GitDaemon(remotes)) as daemon, running(SmartHttp(remotes)) as http:
+        http.delay = args.http_delay
         urls = {"git": daemon.url("big"), "http": http.url("big")}
         for transport in args.transports.split(","):
             url = urls[transport]
@@ -110,27 +124,17 @@ def bench(args: argparse.Namespace, base: Path) -> list[Result]:
                 plain = base / "plain" / name
                 subprocess.run([GIT, "init", "--bare", "--quiet", str(plain)], check=True,
                                env=git_env())
-                order = [("pull", lambda: ok("pull", repoid=name, clone_uri=url)),
-                         ("fetch", lambda: plain_fetch(url, plain))]
-                for label, action in order if run % 2 == 0 else reversed(order):
-                    (first.pull if label == "pull" else first.fetch).append(timed(action))
+                interleaved(first, run, name, url, plain)
             results.append(first)
             name, plain = f"{transport}-first-0", base / "plain" / f"{transport}-first-0"
             incremental = Result(transport, f"incremental (+{args.incremental})", [], [])
             for run in range(args.runs):
                 upstream.commit(args.incremental, files=args.files)
-                order = [("pull", lambda: ok("pull", repoid=name, clone_uri=url)),
-                         ("fetch", lambda: plain_fetch(url, plain))]
-                for label, action in order if run % 2 == 0 else reversed(order):
-                    bucket = incremental.pull if label == "pull" else incremental.fetch
-                    bucket.append(timed(action))
+                interleaved(incremental, run, name, url, plain)
             results.append(incremental)
             nothing = Result(transport, "nothing new", [], [])
             for run in range(args.runs):
-                order = [("pull", lambda: ok("pull", repoid=name, clone_uri=url)),
-                         ("fetch", lambda: plain_fetch(url, plain))]
-                for label, action in order if run % 2 == 0 else reversed(order):
-                    (nothing.pull if label == "pull" else nothing.fetch).append(timed(action))
+                interleaved(nothing, run, name, url, plain)
             results.append(nothing)
             last = ok("get_repo", repoid=name)["last_changeset"]
             if last["raw_id"] != upstream.ref("master"):
@@ -143,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pull-bench-") as tmp:
         results = bench(args, Path(tmp))
+    delay = f", {args.http_delay * 1000:g} ms per HTTP request" if args.http_delay else ""
     print(f"\npull vs git fetch, median of {args.runs} interleaved runs "
-          f"({args.files} files per commit)\n")
+          f"({args.files} files per commit{delay})\n")
     print("| transport | pull | `pull` | `git fetch` | ratio |")
     print("|---|---|---|---|---|")
     for result in results:

@@ -177,6 +177,8 @@ class SmartHttp:
         self.credentials = credentials
         self.behaviour = "normal"
         self.stall_for = 30.0
+        #: seconds every request waits before it is served: a network's round trip
+        self.delay = 0.0
         #: (HTTP method, path, time.monotonic() of arrival) of every request
         self.requests: list[tuple[str, str, float]] = []
         self.server: ThreadingHTTPServer | None = None
@@ -244,6 +246,8 @@ class _CgiHandler(BaseHTTPRequestHandler):
         remote = self.remote
         path, _, query = self.path.partition("?")
         remote.requests.append((self.command, self.path, time.monotonic()))
+        if remote.delay:
+            time.sleep(remote.delay)
         if remote.credentials is not None and not self._authorised(remote.credentials):
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,22 +103,37 @@ def fork(git: Git, source_path: Path, path: Path) -> None:
         repo.write_commit_graph()
 
 
-def fix_head(repo: Repo, prefer: str | None = None) -> None:
+def fix_head(repo: Repo, prefer: str | None = None,
+             branches: Iterable[str] | None = None) -> None:
     """Point HEAD at ``prefer``, or keep it if it names a branch that exists, else at
-    ``main``, ``master`` or the first branch. Nothing to do in an empty repository."""
-    branches = sorted(ref for ref in repo.raw_refs() if ref.startswith("refs/heads/"))
-    if not branches:
+    ``main``, ``master`` or the first branch. Nothing to do in an empty repository.
+    ``branches`` (full ref names), when the caller knows them, saves asking git."""
+    if branches is None:
+        branches = (ref for ref in repo.raw_refs() if ref.startswith("refs/heads/"))
+    heads = sorted(branches)
+    if not heads:
         return
-    head = repo.head()
-    if prefer in branches:
+    head = _read_head(repo.path) or repo.head()
+    if prefer in heads:
         target = prefer
-    elif head in branches:
+    elif head in heads:
         return
     else:
-        preferred = [b for b in ("refs/heads/main", "refs/heads/master") if b in branches]
-        target = (preferred or branches)[0]
+        preferred = [b for b in ("refs/heads/main", "refs/heads/master") if b in heads]
+        target = (preferred or heads)[0]
     if target != head:
         repo.run("symbolic-ref", "HEAD", target)
+
+
+def _read_head(git_dir: Path) -> str | None:
+    """The branch HEAD names, read from the HEAD file (None: ask git)."""
+    try:
+        text = (git_dir / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    if text.startswith("ref: refs/heads/") and _files_backend(git_dir):
+        return text[len("ref: "):]
+    return None
 
 
 def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
@@ -149,8 +165,8 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
             raise
         if any(ref.startswith("refs/heads/") and (old_id is None or new_id is None)
                for ref, old_id, new_id in result.changes):
-            result.head_before = repo.head()
-            fix_head(repo)
+            result.head_before = _read_head(path) or repo.head()
+            fix_head(repo, branches=[r for r in new if r.startswith("refs/heads/")])
         _maybe_gc(repo)
         return result
     finally:
