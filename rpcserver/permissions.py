@@ -325,11 +325,23 @@ def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str,
 
     Ordered by name; objects at NONE are left out (they do not exist for the user).
     """
-    lv = levels(kind, user).subquery()
-    rows = session.execute(
-        select(kind.model.name, lv.c.rank).join(lv, lv.c.id == kind.model.id)
-        .order_by(kind.model.name))
-    return {name: kind.perm_name(Level(rank)) for name, rank in rows}
+    names = _perm_names(kind)
+    rows = session.execute(_effective_template(kind, user.admin),
+                           {"perm_user_id": user.id})
+    return {name: names[rank] for name, rank in rows}
+
+
+@functools.cache
+def _effective_template(kind: Kind, admin: bool) -> Select[Any]:
+    lv = _levels_template(kind, admin).subquery()
+    return (select(kind.model.name, lv.c.rank).join(lv, lv.c.id == kind.model.id)
+            .order_by(kind.model.name))
+
+
+@functools.cache
+def _perm_names(kind: Kind) -> dict[int, str]:
+    """rank -> wire name (``repository.read``), looked up once per row instead of built."""
+    return {int(level): kind.perm_name(level) for level in Level}
 
 
 def user_permissions(session: Session, user: User) -> dict[str, Any]:
