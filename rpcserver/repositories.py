@@ -171,7 +171,7 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
                    landing_rev: str, enable_statistics: bool, enable_downloads: bool,
                    cache: dict[str, Any], fork_of: Repository | None = None,
                    copy_from: Repository | RepoGroup | None = None) -> Repository:
-    """Insert a repository with its grants and its owner as follower.
+    """Insert a repository with its grants and its owner and creator as followers.
 
     Grants: copied from ``copy_from`` (a fork's source, or the group with copy_permissions),
     else ``default`` gets the level its global ``repository.*`` permission names (none when
@@ -195,7 +195,9 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
                     for uid, level in user_levels.items())
     session.add_all(UserGroupRepoPerm(group_id=gid, repo_id=repo.id, level=level)
                     for gid, level in group_levels.items())
-    session.add(RepoFollower(repo_id=repo.id, user_id=owner.id))
+    # The owner follows it (Kallithea), and so does whoever created it (API.md §3).
+    for follower_id in dict.fromkeys((owner.id, ctx.user.id)):
+        session.add(RepoFollower(repo_id=repo.id, user_id=follower_id))
     session.flush()
     return repo
 

@@ -65,6 +65,8 @@ def not_null() -> Schema:
     return {"not": {"type": "null"}}
 
 
-USERNAME = string(NAME_MAX, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
-EMAIL = string(NAME_MAX, min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+# jsonschema matches patterns with Python's re, where `$` also matches before a final newline:
+# `\Z` is the real end of the string.
+USERNAME = string(NAME_MAX, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*\Z")
+EMAIL = string(NAME_MAX, min_length=3, pattern=r"^[^@\s]+@[^@\s]+\Z")
 PASSWORD = string(1024)

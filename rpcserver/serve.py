@@ -78,8 +78,9 @@ def gunicorn_options(config: Config, bind: str, workers: int, *,
         "workers": workers,
         "threads": config.threads,
         "worker_class": "gthread" if config.threads > 1 else "sync",
-        # A pull may run as long as git's timeout; the worker must outlive it.
-        "timeout": config.git_timeout + 30,
+        # A pull may wait up to git's timeout for another pull's lock, then fetch for as long
+        # again; the worker must outlive both (with sync workers the timeout is per request).
+        "timeout": 2 * config.git_timeout + 30,
         "graceful_timeout": 10,
         "loglevel": config.log_level.lower(),
         "errorlog": "-",

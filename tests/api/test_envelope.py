@@ -278,3 +278,13 @@ def test_row4_nul_characters_are_a_parse_error(client: Client, admin_key: str) -
     body = '{"id": 1, "api_key": "%s", "method": "test", "args": {"args": "a\\u0000b"}}'
     assert post(client, body % admin_key)["error"] == (
         "JSON parse error ERR:a string holds a NUL character")
+
+
+@pytest.mark.parametrize(("field", "value"), [("username", "alice\n"),
+                                              ("email", "alice@example.com\n")])
+def test_row14_a_trailing_newline_is_not_the_end_of_a_name(client: Client, admin_key: str,
+                                                           field: str, value: str) -> None:
+    args = {"username": "alice", "email": "alice@example.com", field: value}
+    answer = post(client, envelope(admin_key, "create_user", args))
+    assert answer["error"] == (
+        f"Invalid `{field}` arg in JSON DATA: contains characters that are not allowed")

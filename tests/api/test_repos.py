@@ -153,7 +153,10 @@ def test_who_may_create_where(rpc: Rpc, make_user: Callable[..., ApiUser]) -> No
     assert err(rpc("create_repo", repo_name="hidden/r", key=bob.key)) == \
         "repo group `hidden` not found"
     ok(rpc("create_repo", repo_name="forcarol", owner=bob.id))
-    assert ok(rpc("get_repo", repoid="forcarol"))["owner"] == "bob"
+    made_for_bob = ok(rpc("get_repo", repoid="forcarol"))
+    assert made_for_bob["owner"] == "bob"
+    # The owner follows (Kallithea) and so does the admin who created it (API.md §3).
+    assert [f["username"] for f in made_for_bob["followers"]] == ["bob", "admin"]
 
 
 def test_without_create_permission_top_level_is_refused(
