@@ -36,7 +36,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def workers_rss_mb(master: int) -> list[float]:
+#: wrk stops sending when its time is up, but the workers still finish what they accepted
+#: (four password hashes each, 19 MiB apiece): memory is read once they are idle.
+SETTLE_SECONDS = 3.0
+
+
+def workers_rss_mb(master: int, *, settle: float = SETTLE_SECONDS) -> list[float]:
+    time.sleep(settle)
     return [rss_mb(pid) for pid in worker_pids(master)]
 
 
