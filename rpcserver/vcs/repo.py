@@ -241,17 +241,19 @@ class Repo:
                 children.setdefault(parent, ([], []))[1].append(full)
             # "commit" entries are submodules: neither a file nor a directory, as in Kallithea.
         result = Tree()
-        _walk(children, "", path, result)
+        _walk(children, path, result)
         return result
 
 
-def _walk(children: dict[str, tuple[list[str], list[str]]], rel: str, base: str,
-          out: Tree) -> None:
-    dirs, files = children.get(rel, ([], []))
-    out.dirs.extend(dirs)
-    out.files.extend(files)
-    for full in dirs:
-        _walk(children, full[len(base) + 1:] if base else full, base, out)
+def _walk(children: dict[str, tuple[list[str], list[str]]], base: str, out: Tree) -> None:
+    """Each directory's subdirectories and files, then each subdirectory's, depth first;
+    with a stack, not recursion: a remote decides how deep its trees are."""
+    stack = [""]
+    while stack:
+        dirs, files = children.get(stack.pop(), ([], []))
+        out.dirs.extend(dirs)
+        out.files.extend(files)
+        stack.extend(full[len(base) + 1:] if base else full for full in reversed(dirs))
 
 
 def _parse_log(out: bytes, *, with_files: bool) -> list[Commit]:
