@@ -36,7 +36,8 @@ from ..repositories import (
     repos_under,
     store_for,
 )
-from ..vcs import is_bare_repository
+from ..vcs import is_bare_repository, name_problem
+from ..vcs.store import NAME_MAX
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -176,6 +177,15 @@ def _new_path(ctx: CallContext, group: RepoGroup, group_name: str | None,
     return (f"{new_parent.name}/{base}" if new_parent else base), new_parent
 
 
+def _check_inner_names(old_prefix: str, new_prefix: str, inside: Sequence[Any],
+                       arg: str) -> None:
+    """Every name inside a moved group must still be a valid name (at most 255 characters)."""
+    for obj in inside:
+        if name_problem(new_prefix + obj.name[len(old_prefix):]) is not None:
+            raise InvalidArg(arg, f"the full name of `{obj.name}` would be longer than "
+                             f"{NAME_MAX} characters")
+
+
 @registry.method("update_repo_group",
                  schema=schemas.obj(required=("repogroupid",), repogroupid=REPOGROUPID,
                                     group_name=GROUP_NAME, description=schemas.text(),
@@ -201,6 +211,8 @@ def update_repo_group(ctx: CallContext, repogroupid: Any, group_name: str | None
             raise failed
         inner_repos = repos_under(ctx, group.name)
         inner_groups = groups_under(ctx, group.name)
+        _check_inner_names(group.name, new_name, [*inner_groups, *inner_repos],
+                           "group_name" if group_name is not None else "parent")
         store = store_for(ctx.config)
         changes = disk_changes(ctx)
         hold_locks(ctx, changes, [r.id for r in inner_repos], failed)
