@@ -197,8 +197,22 @@ def _allowed_addresses(host: str, port: int, policy: Policy, resolve: bool) -> l
     return addresses
 
 
+#: IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits, which a NAT64
+#: gateway, an SIIT translator or a host's own stack may forward to: IPv4-mapped,
+#: IPv4-translated, NAT64 (well-known and local-use prefixes), IPv4-compatible.
+_EMBEDDING_V4 = tuple(ipaddress.ip_network(n) for n in (
+    "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "::/96"))
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.sixtofour is not None and not _is_public(str(ip.sixtofour)):
+            return False  # 6to4: 2002:AABB:CCDD::/48 is relayed to AA.BB.CC.DD
+        if any(ip in net for net in _EMBEDDING_V4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            if ip.ipv4_mapped is not None:
+                return embedded.is_global and not embedded.is_multicast
+            if not (embedded.is_global and not embedded.is_multicast):
+                return False
     return ip.is_global and not ip.is_multicast
