@@ -15,6 +15,7 @@ helpers so that every method names, checks, creates and moves things the same wa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -77,10 +78,16 @@ def policy_for(config: Config) -> clone_uri.Policy:
                             allow_local_paths=config.clone_uri_allow_local_paths)
 
 
-def checked_source(config: Config, uri: str) -> clone_uri.Source:
-    """``uri`` checked against the configured rules, host names resolved now."""
+def checked_source(config: Config, uri: str, *, admin: bool) -> clone_uri.Source:
+    """``uri`` checked against the configured rules, host names resolved now.
+
+    Local paths are for admins only, even when allowed: a local clone reads the server's
+    disk past every permission (another user's private repository, say)."""
+    policy = policy_for(config)
+    if not admin:
+        policy = dataclasses.replace(policy, allow_local_paths=False)
     try:
-        return clone_uri.check(uri, policy_for(config))
+        return clone_uri.check(uri, policy)
     except clone_uri.CloneUriError as exc:
         raise InvalidArg("clone_uri", exc.reason) from None
 

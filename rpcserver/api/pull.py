@@ -79,7 +79,7 @@ def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
     store = store_for(ctx.config)
     uri = clone_uri or repo.clone_uri
     if uri:
-        source = checked_source(ctx.config, uri)
+        source = checked_source(ctx.config, uri, admin=ctx.user.admin)
     elif repo.fork_of is not None:
         # A fork without a clone_uri pulls from its parent: our own repository, on disk.
         parent = store.path(repo.fork_of.name)

@@ -251,7 +251,8 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: 
         raise ApiError(f"repo `{repo_name}` already exist")
     group = destination_group(ctx, repo_name)
     owner_user = _owner_for(ctx, owner)
-    source = checked_source(ctx.config, clone_uri) if clone_uri else None
+    source = (checked_source(ctx.config, clone_uri, admin=ctx.user.admin) if clone_uri
+              else None)
     new = _NewRepo(name=repo_name, group_id=group.id if group else None,
                    owner_id=owner_user.id, private=private, description=description,
                    clone_uri=clone_uri or None, landing_rev=landing_rev,
@@ -373,7 +374,7 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
         repo.owner = find_user(session, owner)
     if clone_uri is not None:
         if clone_uri:
-            checked_source(ctx.config, clone_uri)
+            checked_source(ctx.config, clone_uri, admin=ctx.user.admin)
         repo.clone_uri = clone_uri or None
     for field, value in (("description", description), ("private", private),
                          ("landing_rev", landing_rev), ("enable_statistics", enable_statistics),
