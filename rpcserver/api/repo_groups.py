@@ -36,7 +36,7 @@ from ..repositories import (
     repos_under,
     store_for,
 )
-from ..vcs import is_bare_repository, name_problem
+from ..vcs import UnsafePath, is_bare_repository, name_problem
 from ..vcs.store import NAME_MAX
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,11 @@ def create_repo_group(ctx: CallContext, group_name: str, description: str = "",
     owner_user = ctx.user if owner is None else find_user(ctx.session, owner)
     group = add_repo_group(ctx, name=full, parent=parent_group, owner=owner_user,
                            description=description, copy_permissions=copy_permissions)
-    path = store_for(ctx.config).path(full)
+    try:
+        path = store_for(ctx.config).path(full)
+    except UnsafePath as exc:
+        log.warning("create_repo_group: %s", exc)
+        raise failed from None
     if is_bare_repository(path) or (path.exists() and not path.is_dir()):
         log.warning("create_repo_group: %s is a repository or file on disk", path)
         raise failed
@@ -216,8 +220,8 @@ def update_repo_group(ctx: CallContext, repogroupid: Any, group_name: str | None
         store = store_for(ctx.config)
         changes = disk_changes(ctx)
         hold_locks(ctx, changes, [r.id for r in inner_repos], failed)
-        old_path, new_path = store.path(group.name), store.path(new_name)
         try:
+            old_path, new_path = store.path(group.name), store.path(new_name)
             if old_path.exists():
                 changes.move(old_path, new_path)
             else:

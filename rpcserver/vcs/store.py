@@ -61,8 +61,10 @@ def parent_of(name: str) -> str | None:
     return name.rpartition("/")[0] or None
 
 
-class UnsafePath(Exception):
-    """A name that would resolve outside the repository root; a bug or an attack."""
+class UnsafePath(OSError):
+    """A name that would resolve outside the repository root, or into its ``.rpcserver``
+    (through a symlink left there); a bug or an attack. An ``OSError``: a method answers its
+    usual failure text, as for any other directory it cannot use."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class Store:
         if os.path.commonpath([real, str(self.root)]) != str(self.root) or real == str(
                 self.root):
             raise UnsafePath(f"{name!r} resolves outside {self.root}")
+        internal = str(self.internal)
+        if os.path.commonpath([real, internal]) == internal:
+            raise UnsafePath(f"{name!r} resolves into {internal}")
         return path
 
     def ensure(self) -> None:

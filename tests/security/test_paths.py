@@ -34,3 +34,35 @@ def test_moving_a_group_cannot_make_a_name_inside_longer_than_allowed(rpc: Rpc,
     ok(rpc("update_repo_group", repogroupid="g", group_name="g" * 50))
     assert on_disk(config.repos_root) == [f"{'g' * 50}/{y}/{r}"]
     assert Path(config.repos_root, "g" * 50, y, r, "HEAD").is_file()
+
+
+def test_symlinks_in_repos_root_lead_nowhere(rpc: Rpc, config: Config, tmp_path: Path) -> None:
+    # Symlinks an operator left in repos_root: one leading out, one into the server's own
+    # .rpcserver directory (locks, scratch, trash). Names through them are refused with the
+    # method's own failure text (not an internal error), and nothing is written there.
+    root = Path(config.repos_root)
+    ok(rpc("create_repo", repo_name="first"))  # makes repos_root and .rpcserver
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "out").symlink_to(outside)
+    (root / "inner").symlink_to(root / ".rpcserver")
+    (root / "tmp").symlink_to(root / ".rpcserver" / "tmp")
+    internal_before = sorted(p.name for p in (root / ".rpcserver").iterdir())
+    for name in ("out", "inner", "tmp"):
+        assert err(rpc("create_repo_group", group_name=name)) == \
+            f"failed to create repo group `{name}`"
+        assert err(rpc("create_repo", repo_name=name)) == \
+            f"failed to create repository `{name}`"
+        assert err(rpc("fork_repo", repoid="first", fork_name=name)) == \
+            f"failed to fork repository `first` as `{name}`"
+        assert err(rpc("update_repo", repoid="first", name=name)) == \
+            "failed to update repo `first`"
+    ok(rpc("create_repo_group", group_name="g"))
+    assert err(rpc("update_repo_group", repogroupid="g", group_name="inner")) == \
+        "failed to update repository group `g`"
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (root / ".rpcserver").iterdir()) == internal_before
+    assert list((root / ".rpcserver" / "tmp").iterdir()) == []
+    assert [r["repo_name"] for r in ok(rpc("get_repos"))] == ["first"]
+    assert [g["group_name"] for g in ok(rpc("get_repo_groups"))] == ["g"]
+    assert on_disk(config.repos_root) == ["first"]
