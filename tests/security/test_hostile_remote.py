@@ -28,6 +28,7 @@ def test_option_like_branch_and_tag_names(rpc: Rpc, config: Config, upstream: Up
                                           daemon: GitDaemon, tmp_path: Path) -> None:
     marker = tmp_path / "written"
     master = upstream.ref("master")
+    assert master is not None
     for ref in ("refs/heads/--all", f"refs/heads/--output={marker}", "refs/heads/-n0",
                 "refs/tags/--help", "refs/heads/HEAD"):
         git("update-ref", ref, master, git_dir=upstream.path)
