@@ -5,8 +5,14 @@ BIN := $(VENV)/bin
 INSTANCE ?= instance
 CONF := $(INSTANCE)/rpcserver.toml
 STAMP := $(VENV)/.installed
+# Kallithea 0.7.0's own `kallithea-api`, for tests/compat (docs/compatibility.md). Python 3.11:
+# Kallithea 0.7 imports distutils, which 3.12 removed.
+KALLITHEA_PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo $(PYTHON))
+KALLITHEA_VENV ?= .venv-kallithea
+KALLITHEA_REQS := tests/compat/kallithea-client.txt
+KALLITHEA_STAMP := $(KALLITHEA_VENV)/.installed
 
-.PHONY: install serve test lint format check bench docs clean
+.PHONY: install kallithea-client serve test lint format check bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +21,22 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Kallithea with --no-deps plus only what its client imports (the file says why); mercurial pure,
+# because 5.8's C extensions do not build on Python 3.11; pip 24.0, because later pips refuse
+# celery 5.0.5's metadata. Checked by running the client before the stamp is written.
+$(KALLITHEA_STAMP): $(KALLITHEA_REQS)
+	rm -rf $(KALLITHEA_VENV)
+	$(KALLITHEA_PYTHON) -m venv $(KALLITHEA_VENV)
+	$(KALLITHEA_VENV)/bin/python -m pip install --quiet pip==24.0
+	$(KALLITHEA_VENV)/bin/python -m pip install --quiet --no-deps \
+	  --config-settings=--global-option=--pure mercurial==5.8.1
+	DISABLE_SQLALCHEMY_CEXT=1 $(KALLITHEA_VENV)/bin/python -m pip install --quiet --no-deps \
+	  -r $(KALLITHEA_REQS)
+	$(KALLITHEA_VENV)/bin/kallithea-api --help > /dev/null
+	touch $(KALLITHEA_STAMP)
+
+kallithea-client: $(KALLITHEA_STAMP)
 
 # First run: create ./instance and its admin; later runs: a fresh admin key replaces the last
 # one `make serve` printed. Either way the key is printed, then the server starts.
@@ -27,7 +49,7 @@ serve: install
 	fi
 	$(BIN)/rpcserver --config $(CONF) serve
 
-test: install
+test: install kallithea-client
 	$(BIN)/pytest
 
 lint: install
@@ -50,4 +72,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(KALLITHEA_VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
