@@ -20,6 +20,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the connection settings this server relies on."""
+    # A database error logged with its traceback must not carry the statement's parameters:
+    # they can hold password hashes and clone_uri credentials.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)

@@ -136,3 +136,12 @@ def test_a_name_cannot_be_registered_twice() -> None:
     decorate(lambda ctx: None)
     with pytest.raises(ValueError, match="twice"):
         registry.method("m", schema=schemas.obj(), permission=ADMIN)(lambda ctx: None)
+
+
+def test_a_database_error_in_the_log_carries_no_parameters(
+        own_client: Client, admin_key: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        call(own_client, admin_key, "add", name="ADMIN")
+    assert "IntegrityError" in caplog.text
+    assert "admin@example.com" not in caplog.text and "ADMIN@example.com" not in caplog.text
+    assert "hidden due to hide_parameters" in caplog.text
