@@ -82,22 +82,49 @@ EMPTY_CHANGESET: dict[str, Any] = {
 
 
 def repository(r: Repository) -> dict[str, Any]:
-    """A repository; ``owner`` and ``fork_of`` should be loaded with it (lists: joinedload).
+    """A repository; ``owner`` and ``fork_of`` should be loaded with it.
     A password in ``clone_uri`` is masked (API.md §7)."""
+    return _repository(r.id, r.name, r.repo_type, r.clone_uri, r.private, r.created_on,
+                       r.description, r.landing_rev, r.owner.username,
+                       r.fork_of.name if r.fork_of is not None else None, r.enable_statistics,
+                       r.enable_downloads, r.changeset_cache)
+
+
+#: The columns of a repository, in the order ``repositories_from_rows`` reads them, but for
+#: the owner's name and the name of the repository it is a fork of: a list selects these
+#: (joining both) rather than ``Repository`` objects, as for users.
+REPOSITORY_COLUMNS = (Repository.id, Repository.name, Repository.repo_type,
+                      Repository.clone_uri, Repository.private, Repository.created_on,
+                      Repository.description, Repository.landing_rev)
+REPOSITORY_FLAGS = (Repository.enable_statistics, Repository.enable_downloads,
+                    Repository.changeset_cache)
+
+
+def repositories_from_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Repositories from rows of ``REPOSITORY_COLUMNS``, owner name, fork-of name,
+    ``REPOSITORY_FLAGS``."""
+    return [_repository(*row) for row in rows]
+
+
+def _repository(repo_id: int, name: str, repo_type: str, clone_uri: str | None,
+                private: bool, created_on: dt.datetime, description: str, landing_rev: str,
+                owner: str, fork_of: str | None, enable_statistics: bool,
+                enable_downloads: bool, changeset_cache: dict[str, Any] | None
+                ) -> dict[str, Any]:
     return {
-        "repo_id": r.id,
-        "repo_name": r.name,
-        "repo_type": r.repo_type,
-        "clone_uri": mask(r.clone_uri),
-        "private": r.private,
-        "created_on": iso_date(r.created_on),
-        "description": r.description or r.name,
-        "landing_rev": r.landing_rev.split(":", 1),
-        "owner": r.owner.username,
-        "fork_of": r.fork_of.name if r.fork_of is not None else None,
-        "enable_statistics": r.enable_statistics,
-        "enable_downloads": r.enable_downloads,
-        "last_changeset": dict(r.changeset_cache or EMPTY_CHANGESET),
+        "repo_id": repo_id,
+        "repo_name": name,
+        "repo_type": repo_type,
+        "clone_uri": mask(clone_uri),
+        "private": private,
+        "created_on": iso_date(created_on),
+        "description": description or name,
+        "landing_rev": landing_rev.split(":", 1),
+        "owner": owner,
+        "fork_of": fork_of,
+        "enable_statistics": enable_statistics,
+        "enable_downloads": enable_downloads,
+        "last_changeset": dict(changeset_cache or EMPTY_CHANGESET),
     }
 
 
