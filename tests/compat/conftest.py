@@ -75,7 +75,7 @@ def require_client() -> None:
         return
     why = (f"Kallithea's client is not installed ({KALLITHEA_API} is missing): "
            "run `make kallithea-client` (`make test` does)")
-    if os.environ.get("CI"):
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
 
