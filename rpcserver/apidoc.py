@@ -10,6 +10,7 @@ from typing import Any
 
 from .api import build_registry
 from .registry import RHODECODE, Method, Registry
+from .schemas import STRING_BOOLEAN
 
 HEADER = """# API reference
 
@@ -22,6 +23,8 @@ an argument is "id or name"; a digit-only string is an id.
 
 def describe(schema: dict[str, Any]) -> str:
     """A short, human description of an argument's JSON Schema."""
+    if schema.get(STRING_BOOLEAN):
+        return 'boolean (or the string "true" / "false")'
     if "anyOf" in schema:
         parts = [describe(sub) for sub in schema["anyOf"]]
         return " or ".join(p for p in parts if p != "null") + (

@@ -175,8 +175,7 @@ def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
             ctx = CallContext(session=session, user=admin, config=config, client_ip=None,
                               registry=registry)
             try:
-                found.check_args(args)
-                return found.handler(ctx, **args)
+                return found.handler(ctx, **found.check_args(args))
             except ApiError as exc:
                 raise click.ClickException(exc.text) from None
     finally:

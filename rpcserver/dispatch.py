@@ -135,11 +135,11 @@ class Dispatcher:
                         raise MethodNotAllowed()
                     if method is None:
                         raise NoSuchMethod(name)
-                    method.check_args(envelope.args)
+                    args = method.check_args(envelope.args)
                     ctx = CallContext(session=session, user=caller.user, config=self.config,
                                       client_ip=client_ip, registry=self.registry)
-                    method.permission.check(ctx, envelope.args)
-                    result = method.handler(ctx, **envelope.args)
+                    method.permission.check(ctx, args)
+                    result = method.handler(ctx, **args)
                     session.flush()
             except BaseException:
                 if ctx is not None:

@@ -7,6 +7,7 @@ parameter order), unknown (names sorted), then type or range.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from .errors import InvalidArg, MissingArg, UnknownArgs
+from .schemas import STRING_BOOLEAN
 
 if TYPE_CHECKING:
     from .permissions import Requirement
@@ -57,7 +59,8 @@ class Method:
         return {name: p.default for name, p in sig.parameters.items()
                 if p.default is not inspect.Parameter.empty}
 
-    def check_args(self, args: dict[str, Any]) -> None:
+    def check_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The arguments, checked (API.md §1 rows 12-14) and with string booleans made real."""
         missing = [name for name in self.required if name not in args]
         if missing:
             raise MissingArg(missing[-1])
@@ -69,6 +72,13 @@ class Method:
             order = {name: i for i, name in enumerate(self.params)}
             first = min(errors, key=lambda e: order.get(_arg_of(e), len(order)))
             raise InvalidArg(_arg_of(first), _reason(first))
+        return {name: _as_boolean(value) if self._string_booleans.get(name) else value
+                for name, value in args.items()}
+
+    @functools.cached_property
+    def _string_booleans(self) -> dict[str, bool]:
+        properties = self.schema["properties"]
+        return {name: bool(properties[name].get(STRING_BOOLEAN)) for name in properties}
 
 
 class Registry:
@@ -143,6 +153,10 @@ def _check_signature(name: str, handler: Handler, schema: dict[str, Any]) -> Non
             raise TypeError(f"{name}: {p.name} must have a default exactly when optional")
 
 
+def _as_boolean(value: Any) -> Any:
+    return value.lower() == "true" if isinstance(value, str) else value
+
+
 def _arg_of(error: ValidationError) -> str:
     return str(error.absolute_path[0]) if error.absolute_path else "args"
 
@@ -182,6 +196,8 @@ def _reason(error: ValidationError) -> str:
         wanted = schema.get("type")
         wanted_list = wanted if isinstance(wanted, list) else [wanted]
         return "must be " + " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted_list)
+    if schema.get(STRING_BOOLEAN):
+        return "must be a boolean (true or false)"
     if kind == "anyOf":
         specific = _specific(error)
         if specific is not None:

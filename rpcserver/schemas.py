@@ -34,8 +34,19 @@ def text(max_length: int = TEXT_MAX) -> Schema:
     return string(max_length)
 
 
+#: Marks a boolean argument that may also arrive as the string "true" or "false".
+STRING_BOOLEAN = "x-string-boolean"
+
+
 def boolean() -> Schema:
-    return {"type": "boolean"}
+    """true or false; also the strings "true"/"false" (any case), because Kallithea's own
+    ``kallithea-api`` can only send strings (``with_revision_names:true``). The registry turns
+    such a string into a real boolean before the method sees it."""
+    return {
+        "anyOf": [{"type": "boolean"},
+                  {"type": "string", "pattern": r"^(?i:true|false)\Z"}],
+        STRING_BOOLEAN: True,
+    }
 
 
 def integer(minimum: int = 0, maximum: int = MAX_ID) -> Schema:

@@ -157,10 +157,10 @@ def test_row13_comes_before_type_errors(client: Client, admin_key: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "error"), [
-    ({"username": "u", "email": "u@x.org", "active": "false"},
-     "Invalid `active` arg in JSON DATA: must be a boolean"),
+    ({"username": "u", "email": "u@x.org", "active": "no"},
+     "Invalid `active` arg in JSON DATA: must be a boolean (true or false)"),
     ({"username": "u", "email": "u@x.org", "admin": 1},
-     "Invalid `admin` arg in JSON DATA: must be a boolean"),
+     "Invalid `admin` arg in JSON DATA: must be a boolean (true or false)"),
     ({"username": "u" * 256, "email": "u@x.org"},
      "Invalid `username` arg in JSON DATA: must be at most 255 characters long"),
     ({"username": "../u", "email": "u@x.org"},

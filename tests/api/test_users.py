@@ -256,3 +256,11 @@ class TestRhodeCodeCreateUser:
     def test_with_id_create_user_takes_kallithea_args(self, rpc: Rpc) -> None:
         answer = rpc("create_user", username="rc", email="rc@example.com", name="Rhode")
         assert answer["error"] == "Unknown `name` arg in JSON DATA"
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("true", True), ("false", False),
+                                              ("False", False), ("TRUE", True)])
+def test_string_booleans_from_kallithea_api(rpc: Rpc, sent: str, stored: bool) -> None:
+    """kallithea-api can only send strings: "false" must mean false, never a truthy string."""
+    user = create(rpc, "bob", active=sent, admin=sent)["result"]["user"]
+    assert (user["active"], user["admin"]) == (stored, stored)

@@ -47,7 +47,7 @@ def test_rhodecode_falls_back_to_kallithea_methods() -> None:
     ({"a": "toolong", "b": 0}, InvalidArg,
      "Invalid `a` arg in JSON DATA: must be at most 5 characters long"),
     ({"a": "x", "b": 1, "c": "yes"}, InvalidArg,
-     "Invalid `c` arg in JSON DATA: must be a boolean"),
+     "Invalid `c` arg in JSON DATA: must be a boolean (true or false)"),
 ])
 def test_argument_errors_in_contract_order(args: dict[str, object], error: type,
                                            text: str) -> None:
