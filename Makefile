@@ -12,7 +12,7 @@ KALLITHEA_VENV ?= .venv-kallithea
 KALLITHEA_REQS := tests/compat/kallithea-client.txt
 KALLITHEA_STAMP := $(KALLITHEA_VENV)/.installed
 
-.PHONY: install kallithea-client serve test lint format check bench docs clean
+.PHONY: install kallithea-client serve test lint format typecheck check bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
