@@ -68,8 +68,11 @@ check: lint typecheck test
 docs: install
 	$(BIN)/python -m rpcserver.apidoc > docs/api.md
 
+# Load, scaling and memory figures (docs/performance.md); about 15 minutes, not part of `check`.
+# Installs wrk with apt-get when it is missing. Options: make bench BENCH_ARGS="--rounds 1".
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(KALLITHEA_VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     calls = tuple(c for c in CALLS if not words or any(w in c.label for w in words))
     started = time.monotonic()
     facts = report.machine_facts(args.pg_url if "postgresql" in backends else None)
+    if "postgresql" in backends and facts["postgresql"].startswith("unreachable"):
+        print(f"PostgreSQL at {args.pg_url} is {facts['postgresql']}: running SQLite only "
+              "(start it, or pass --pg-url / RPCSERVER_BENCH_PG_URL)", file=sys.stderr)
+        backends.remove("postgresql")
     (HERE / "work").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=HERE / "work"))
     results = report.Results(facts=facts, rounds=args.rounds, seconds=args.seconds)
