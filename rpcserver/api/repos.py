@@ -93,7 +93,8 @@ def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
     """A repository with its members and followers; ``with_revision_names`` adds its
     branches, tags and bookmarks (read from git), ``with_pullrequests`` its pull requests."""
     repo: Repository = ctx.resolved["repoid"]
-    data = _serialize_one(ctx, repo)
+    # The permission check loaded it with its owner; fork_of loads only for a fork.
+    data = serialize.repository(repo)
     if with_revision_names:
         refs = repo_at(ctx.config, repo.name).refs()
         data.update(branches=refs.branches, tags=refs.tags, bookmarks={})
