@@ -186,10 +186,14 @@ def _measure(datasets: list[Dataset], c: ScaleCall) -> list[ScalingRow]:
     once = time.perf_counter() - started
     samples = max(MIN_SAMPLES, min(MAX_SAMPLES, int(BUDGET_SECONDS / max(once, 1e-6))))
     times: list[list[float]] = [[] for _ in datasets]
-    for _ in range(samples):
-        for i, data in enumerate(datasets):
+    n = len(datasets)
+    for sample in range(samples):
+        # The order rotates, so that each size follows every other equally often: a large
+        # answer right after a small one pays for memory the small one did not need.
+        for k in range(n):
+            i = (sample + k) % n
             t0 = time.perf_counter()
-            data.call(c)
+            datasets[i].call(c)
             times[i].append(time.perf_counter() - t0)
     p50 = [statistics.median(t) * 1000 for t in times]
     rows = []
