@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import protocol
@@ -101,8 +103,8 @@ class Dispatcher:
             result = self._call(envelope, client_ip)
         except ApiError as exc:
             return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
-        except Exception:
-            log.exception("internal error in method %s", _loggable(envelope.method))
+        except Exception as exc:
+            _log_internal_error(envelope.method, exc)
             return protocol.answer(envelope.id, None, InternalError.text,
                                    has_id=envelope.has_id)
         return protocol.answer(envelope.id, result, None, has_id=envelope.has_id)
@@ -184,6 +186,22 @@ class Dispatcher:
                                 .values(last_used_on=utcnow()))
         except Exception:
             log.exception("could not record the use of API key id %s", key_id)
+
+
+def _log_internal_error(method: Any, exc: Exception) -> None:
+    """Log a bug once, with its traceback; a database error without its driver's details.
+
+    The driver's message may quote the failing row (PostgreSQL's ``DETAIL: Failing row
+    contains (...)``, with a password hash or a clone_uri credential in it); its first line
+    names the constraint or the fault, which is what an admin needs.
+    """
+    if not isinstance(exc, DBAPIError):
+        log.exception("internal error in method %s", _loggable(method))
+        return
+    primary = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("database error in method %s: %s: %s\nTraceback (most recent call last):\n%s",
+              _loggable(method), type(exc.orig).__name__, primary, stack)
 
 
 def _loggable(name: Any) -> str:
