@@ -97,7 +97,7 @@ def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = 
 
     The process replaces itself (same pid) with ``python -m rpcserver.serve``: gunicorn's
     workers are forks of it, and every page the admin command had loaded (click, alembic, mako,
-    the schema check's engine: about 15 MB) would otherwise sit in each worker too.
+    the schema check's engine: about 10 MB) would otherwise sit in each worker too.
     """
     argv = [sys.executable, "-m", "rpcserver.serve", "--bind", bind, "--workers", str(workers)]
     if config.path is not None:
