@@ -4,7 +4,6 @@ SQL statements and latency scale, and write ``bench/results/<date>-<commit>.md``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -90,13 +89,8 @@ def _load_backend(backend: str, args: argparse.Namespace, calls: tuple[Call, ...
     print(f"== {backend}: starting rpcserver serve and populating it through the API",
           flush=True)
     instance = workdir / f"instance-{backend}"
-    database: contextlib.AbstractContextManager[str]
-    if backend == "sqlite":
-        url = f"sqlite:///{instance / 'rpcserver.db'}"
-        database = contextlib.nullcontext(url)
-    else:
-        database = servers.scratch_postgres(args.pg_url, "load")
-    with database as database_url, servers.rpcserver(instance, database_url) as server:
+    with (servers.database(backend, workdir, args.pg_url, "load") as database_url,
+          servers.rpcserver(instance, database_url) as server):
         t0 = time.monotonic()
         pop = populate.populate(server)
         populated = time.monotonic() - t0

@@ -31,7 +31,7 @@ from rpcserver.db import Database
 from rpcserver.models import Level, Repository, User, UserRepoPerm
 
 from .report import ScalingRow
-from .servers import scratch_postgres
+from .servers import database
 
 FLAT = 1.2
 BATCH = 5000
@@ -88,13 +88,6 @@ class Dataset:
         if answer["error"] is not None:
             raise RuntimeError(f"{c.label} on {self.size}: {answer['error']}")
         return answer["result"]
-
-
-def _database(backend: str, workdir: Path, pg_url: str, name: str
-              ) -> contextlib.AbstractContextManager[str]:
-    if backend == "sqlite":
-        return contextlib.nullcontext(f"sqlite:///{workdir / (name + '.db')}")
-    return scratch_postgres(pg_url, name)
 
 
 def new_database(url: str) -> tuple[Database, str]:
@@ -215,7 +208,7 @@ def _datasets(backend: str, workdir: Path, pg_url: str,
         built = []
         for label, users, repos in sizes:
             name = f"scale_{label.replace(' ', '_').replace(',', '')}"
-            url = stack.enter_context(_database(backend, workdir, pg_url, name))
+            url = stack.enter_context(database(backend, workdir, pg_url, name))
             data = build(url, label, users, repos, workdir)
             stack.callback(data.db.dispose)
             built.append(data)

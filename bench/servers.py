@@ -3,6 +3,7 @@ workers on a free loopback port, and the memory their workers hold."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -101,6 +102,15 @@ def rpcserver(instance: Path, database_url: str) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+def database(backend: str, workdir: Path, pg_url: str,
+             name: str) -> contextlib.AbstractContextManager[str]:
+    """A new, empty database for ``backend``: a SQLite file in ``workdir``, or a PostgreSQL
+    database beside ``pg_url``'s (dropped when the block ends)."""
+    if backend == "sqlite":
+        return contextlib.nullcontext(f"sqlite:///{workdir / (name + '.db')}")
+    return scratch_postgres(pg_url, name)
 
 
 @contextmanager
