@@ -7,14 +7,13 @@ import contextlib
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, make_url, text
 
+from tests.databases import scratch_database
 from tests.server_process import ServerProcess, free_port
 
 WORKERS = 2
@@ -108,22 +107,4 @@ def database(backend: str, workdir: Path, pg_url: str,
              name: str) -> contextlib.AbstractContextManager[str]:
     """A new, empty database for ``backend``: a SQLite file in ``workdir``, or a PostgreSQL
     database beside ``pg_url``'s (dropped when the block ends)."""
-    if backend == "sqlite":
-        return contextlib.nullcontext(f"sqlite:///{workdir / (name + '.db')}")
-    return scratch_postgres(pg_url, name)
-
-
-@contextmanager
-def scratch_postgres(base_url: str, name: str) -> Iterator[str]:
-    """A new PostgreSQL database beside ``base_url``'s, dropped when the block ends."""
-    url = make_url(base_url)
-    db_name = f"rpcbench_{name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        yield url.set(database=db_name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+    return scratch_database(workdir, name, None if backend == "sqlite" else pg_url)

@@ -25,7 +25,7 @@ from rpcserver.config import Config
 from rpcserver.db import Database
 from rpcserver.models import User
 from rpcserver.registry import Registry
-from tests.databases import reset, scratch_database
+from tests.databases import reset, scratch_database, server_url
 from tests.server_process import ServerProcess
 
 Rpc = Callable[..., dict[str, Any]]
@@ -33,7 +33,7 @@ Rpc = Callable[..., dict[str, Any]]
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with scratch_database(tmp_path_factory.mktemp("db"), "api") as url:
+    with scratch_database(tmp_path_factory.mktemp("db"), "api", server_url()) as url:
         db = Database.connect(url)
         migrations.upgrade(db.engine)
         db.dispose()
@@ -151,7 +151,7 @@ def rpc(client: Client, admin_key: str) -> Rpc:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real ``rpcserver serve`` (gunicorn, 2 workers) shared by the whole session."""
     base = tmp_path_factory.mktemp("live")
-    with scratch_database(base, "live") as url:
+    with scratch_database(base, "live", server_url()) as url:
         server = ServerProcess(instance=base / "instance", database_url=url).start()
         try:
             yield server

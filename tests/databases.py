@@ -26,13 +26,17 @@ def server_url() -> str | None:
 
 
 @contextmanager
-def scratch_database(tmp_dir: Path, name: str) -> Iterator[str]:
-    """The URL of a new, empty database; dropped again when the block ends."""
-    base = server_url()
-    if base is None:
+def scratch_database(tmp_dir: Path, name: str, server: str | None) -> Iterator[str]:
+    """The URL of a new, empty database: a SQLite file in ``tmp_dir`` when ``server`` is None,
+    else a PostgreSQL database beside ``server``'s, dropped again when the block ends.
+
+    ``server`` is an argument rather than read from the environment so that the bench, which
+    chooses its backend on the command line, makes its databases with this same helper.
+    """
+    if server is None:
         yield f"sqlite:///{tmp_dir / (name + '.db')}"
         return
-    url = make_url(base)
+    url = make_url(server)
     db_name = f"rpct_{name}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.databases import scratch_database
+from tests.databases import scratch_database, server_url
 from tests.gitremotes import GitDaemon, Upstream
 from tests.server_process import ServerProcess
 
@@ -125,7 +125,7 @@ def mirror_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     """A real server like `live_server` that may pull from loopback (where `mirrors` is);
     the shared `live_server` refuses private hosts, as a default install does."""
     base = tmp_path_factory.mktemp("compat-live")
-    with scratch_database(base, "compat") as url:
+    with scratch_database(base, "compat", server_url()) as url:
         server = ServerProcess(
             instance=base / "instance", database_url=url,
             extra_env={"RPCSERVER_CLONE_URI_ALLOW_PRIVATE_HOSTS": "true"},

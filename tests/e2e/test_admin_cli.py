@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.databases import scratch_database
+from tests.databases import scratch_database, server_url
 from tests.server_process import ServerProcess
 
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[ServerProcess]:
     """An instance that is not initialised yet, with its own empty database."""
-    with scratch_database(tmp_path, "cli") as url:
+    with scratch_database(tmp_path, "cli", server_url()) as url:
         server = ServerProcess(instance=tmp_path / "inst", database_url=url)
         yield server
         server.stop()
