@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -83,7 +84,8 @@ class ServerProcess:
         return (self.instance / "server.log").read_text(errors="replace")
 
     def call(self, method: str, key: str | None = None, **args: object) -> dict[str, object]:
-        body = {"id": 1, "api_key": key or self.admin_key, "method": method, "args": args}
+        body: dict[str, Any] = {"id": 1, "api_key": key or self.admin_key, "method": method,
+                                "args": args}
         answer: dict[str, object] = requests.post(self.api_url, json=body, timeout=60).json()
         return answer
 
