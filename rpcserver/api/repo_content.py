@@ -19,7 +19,7 @@ from ..models import Level, Repository
 from ..permissions import OnRepo
 from ..registry import Registry
 from ..repositories import repo_at
-from ..vcs import GitError, NoSuchPath
+from ..vcs import GitError, NoSuchPath, Repo
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -104,6 +104,16 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
 # -- get_changesets -----------------------------------------------------------------------
 
 
+def _on_disk(ctx: CallContext, repo_row: Repository) -> Repo:
+    """The repository's git directory; a clear answer instead of a git failure (and
+    ``Internal server error``) when it was removed from disk behind the server's back."""
+    repo = repo_at(ctx.config, repo_row.name)
+    if not repo.exists():
+        log.warning("%s: no git repository at %s", repo_row.name, repo.path)
+        raise ApiError(f"repository `{repo_row.name}` is missing on disk; run rescan_repos")
+    return repo
+
+
 def _date(arg: str, value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -134,7 +144,7 @@ def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = 
     if not 1 <= limit <= MAX_REVISIONS:
         raise InvalidArg("max_revisions", f"must be between 1 and {MAX_REVISIONS}")
     since, until = _date("start_date", start_date), _date("end_date", end_date)
-    repo = repo_at(ctx.config, repo_row.name)
+    repo = _on_disk(ctx, repo_row)
     revisions: list[tuple[str, dt.datetime | None]]
     if since is not None or until is not None:
         revisions = list(repo.revisions_dated())
@@ -185,7 +195,7 @@ def get_changeset(ctx: CallContext, repoid: Any, raw_id: str,
     """One changeset with its author split into name and email and its changed files;
     ``raw_id`` may also be an abbreviated id, a branch, a tag, ``tip`` or a revision number."""
     repo_row: Repository = ctx.resolved["repoid"]
-    repo = repo_at(ctx.config, repo_row.name)
+    repo = _on_disk(ctx, repo_row)
     ids = repo.revisions()
     found = repo.resolve(raw_id, None, ids)
     if found is None or found not in ids:

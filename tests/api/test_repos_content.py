@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,6 +153,20 @@ def test_one_changeset(rpc: Rpc, repo: str, history: Upstream) -> None:
     for bad in ("0" * 40, "--output=/tmp/x", "master~1", "HEAD@{1}", "99"):
         assert err(rpc("get_changeset", repoid=repo, raw_id=bad)) == \
             f"Changeset {bad} does not exist"
+
+
+def test_repository_missing_on_disk(rpc: Rpc, repo: str, config: Config,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A row whose directory was removed behind the server's back: a plain answer that says
+    so, not ``Internal server error`` with a traceback in the log."""
+    shutil.rmtree(Path(config.repos_root) / repo)
+    missing = f"repository `{repo}` is missing on disk; run rescan_repos"
+    with caplog.at_level(logging.WARNING):
+        assert err(rpc("get_changesets", repoid=repo)) == missing
+        assert err(rpc("get_changesets", repoid=repo, start_date="2024-01-01T00:00:00")) == \
+            missing
+        assert err(rpc("get_changeset", repoid=repo, raw_id="tip")) == missing
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # -- nodes ---------------------------------------------------------------------------------
