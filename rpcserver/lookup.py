@@ -8,9 +8,10 @@ from ``ctx.resolved``. Use these for objects the method may name regardless of w
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, false, select
+from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, false, select
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
@@ -44,11 +45,38 @@ def id_or_name(model: type[Repository] | type[RepoGroup] | type[UserGroup],
     return model.name == str(value)
 
 
+#: The bound parameters of a prebuilt look-up: ``by_id_or_name`` gives their values.
+IDENT = bindparam("ident", type_=Integer)
+NAME = bindparam("name", type_=String)
+
+
+def by_id_or_name(value: Any) -> dict[str, Any] | None:
+    """``{"ident": id}`` or ``{"name": name}`` for a statement built with ``where_named``;
+    None when ``value`` is an id no row can have.
+
+    Hot look-ups are built once and given these values, because building a statement per call
+    (and SQLAlchemy computing its cache key) cost more than running it.
+    """
+    ident = as_id(value)
+    if ident is not None:
+        return {"ident": ident} if ident <= MAX_ID else None
+    return {"name": str(value)}
+
+
+def where_named(model: type[Repository] | type[RepoGroup] | type[UserGroup],
+                by_id: bool) -> ColumnElement[bool]:
+    """The WHERE clause for the parameters ``by_id_or_name`` gives."""
+    return model.id == IDENT if by_id else model.name == NAME
+
+
 def user_or_none(session: Session, userid: Any) -> User | None:
     ident = as_id(userid)
     if ident is not None:
         return session.get(User, ident) if ident <= MAX_ID else None
-    return session.scalars(select(User).where(User.username == str(userid))).first()
+    return session.scalars(_USER_BY_NAME, {"name": str(userid)}).first()
+
+
+_USER_BY_NAME = select(User).where(User.username == NAME)
 
 
 def get_user(session: Session, userid: Any) -> User:
@@ -59,7 +87,15 @@ def get_user(session: Session, userid: Any) -> User:
 
 
 def _named_or_none(session: Session, model: type[Named], value: Any) -> Named | None:
-    return session.scalars(select(model).where(id_or_name(model, value))).first()
+    params = by_id_or_name(value)
+    if params is None:
+        return None
+    return session.scalars(_named(model, "ident" in params), params).first()
+
+
+@functools.cache
+def _named(model: type[Named], by_id: bool) -> Select[Named]:
+    return select(model).where(where_named(model, by_id))
 
 
 def user_group_or_none(session: Session, usergroupid: Any) -> UserGroup | None:

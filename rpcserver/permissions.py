@@ -168,19 +168,17 @@ def _to_level(rank: int | None) -> Level:
 
 
 #: The user whose levels a statement below computes. A bound parameter, so that each statement
-#: is built once per kind and then only given its user (``.params``): building one anew (its
-#: aliases adapt every column again) cost more than running it (2.6 ms per ``levels()``).
-#: One user per statement: two different users in one statement would share the parameter.
-_USER_ID = bindparam("perm_user_id", type_=Integer)
-
-
-def _object_statement(kind: Kind, user_id: int) -> Select[Any]:
-    """SELECT object, own grant, best active-group grant, default grant — one statement."""
-    return _object_template(kind).params(perm_user_id=user_id)
+#: is built once per kind and then only given its user (``{USER_PARAM: user.id}`` when it is
+#: executed): building one anew (its aliases adapt every column again) cost more than running
+#: it (2.6 ms per ``levels()``), and even SQLAlchemy's cache key of a new statement costs about
+#: as much as running it. One user per statement: two users in one statement would share it.
+USER_PARAM = "perm_user_id"
+_USER_ID = bindparam(USER_PARAM, type_=Integer)
 
 
 @functools.cache
 def _object_template(kind: Kind) -> Select[Any]:
+    """SELECT object, own grant, best active-group grant, default grant — one statement."""
     user_id = _USER_ID
     model = kind.model
     own = aliased(kind.user_perm)
@@ -203,6 +201,21 @@ def _object_template(kind: Kind) -> Select[Any]:
     return select(model, own_rank, group_rank, default_rank).options(joinedload(model.owner))
 
 
+@functools.cache
+def _resolve_template(kind: Kind, admin: bool, by_id: bool) -> Select[Any]:
+    """``_object_template`` (for an admin: just the object and its owner) for one object named
+    by ``lookup.by_id_or_name``'s parameters."""
+    where = lookup.where_named(kind.model, by_id)
+    if admin:
+        return select(kind.model).options(joinedload(kind.model.owner)).where(where)
+    return _object_template(kind).where(where)
+
+
+@functools.cache
+def _level_template(kind: Kind) -> Select[Any]:
+    return _object_template(kind).where(kind.model.id == lookup.IDENT)
+
+
 def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | None,
              default: int | None) -> Level:
     if user.admin or obj.owner_id == user.id:
@@ -222,12 +235,14 @@ def resolve(session: Session, user: User, kind: Kind, value: Any) -> tuple[Any, 
     One SQL statement. The level may be ``Level.NONE``: treat such an object as missing
     towards the caller (API.md §2).
     """
-    where = lookup.id_or_name(kind.model, value)
+    params = lookup.by_id_or_name(value)
+    if params is None:
+        return None
+    statement = _resolve_template(kind, user.admin, "ident" in params)
     if user.admin:
-        obj = session.scalars(
-            select(kind.model).options(joinedload(kind.model.owner)).where(where)).first()
+        obj = session.scalars(statement, params).first()
         return None if obj is None else (obj, Level.ADMIN)
-    row = session.execute(_object_statement(kind, user.id).where(where)).first()
+    row = session.execute(statement, {**params, USER_PARAM: user.id}).first()
     if row is None:
         return None
     obj, own, group, default = row
@@ -238,8 +253,7 @@ def level_on(session: Session, user: User, kind: Kind, obj: Any) -> Level:
     """``user``'s effective level on a loaded object (one statement; none for an admin)."""
     if user.admin or obj.owner_id == user.id:
         return Level.ADMIN
-    row = session.execute(
-        _object_statement(kind, user.id).where(kind.model.id == obj.id)).one()
+    row = session.execute(_level_template(kind), {"ident": obj.id, USER_PARAM: user.id}).one()
     _obj, own, group, default = row
     return _combine(kind, user, obj, own, group, default)
 
@@ -263,21 +277,19 @@ def find_readable(session: Session, user: User, kind: Kind, value: Any,
 # --- Every object of a kind ----------------------------------------------------------------
 
 
-def levels(kind: Kind, user: User) -> Select[Any]:
-    """SELECT (id, rank) for every object of ``kind`` on which ``user`` has a level > NONE.
+@functools.cache
+def levels(kind: Kind, admin: bool) -> Select[Any]:
+    """SELECT (id, rank) for every object of ``kind`` on which the user has a level > NONE.
 
-    ``rank`` is ``int(Level)``. Use it as a subquery to filter or annotate a list::
+    ``rank`` is ``int(Level)``; ``admin`` is the user's flag, and the statement is executed with
+    ``{USER_PARAM: user.id}``. Use it as a subquery to filter or annotate a list, and build
+    that statement once too::
 
-        lv = levels(REPO, ctx.user).subquery()
+        lv = levels(REPO, user.admin).subquery()
         select(Repository).join(lv, lv.c.id == Repository.id)
 
     One statement, whatever the number of rows; an admin gets every object at ADMIN.
     """
-    return _levels_template(kind, user.admin).params(perm_user_id=user.id)
-
-
-@functools.cache
-def _levels_template(kind: Kind, admin: bool) -> Select[Any]:
     model = kind.model
     admin_rank = literal_column(str(int(Level.ADMIN)), Integer)
     if admin:
@@ -309,14 +321,14 @@ def _levels_template(kind: Kind, admin: bool) -> Select[Any]:
             .group_by(sources.c.id).having(best > int(Level.NONE)))
 
 
-def readable_ids(kind: Kind, user: User, need: Level = Level.READ) -> Select[Any]:
-    """SELECT id of every object of ``kind`` where ``user`` holds at least ``need``.
+@functools.cache
+def readable_ids(kind: Kind, need: Level = Level.READ) -> Select[Any]:
+    """SELECT id of every object of ``kind`` where a non-admin user holds at least ``need``
+    (executed with ``{USER_PARAM: user.id}``; an admin reads everything).
 
     For ``Model.id.in_(readable_ids(...))`` in list methods (``get_repos``, ...).
     """
-    if user.admin:
-        return select(kind.model.id)
-    lv = levels(kind, user).subquery()
+    lv = levels(kind, False).subquery()
     return select(lv.c.id).where(lv.c.rank >= int(need))
 
 
@@ -327,13 +339,13 @@ def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str,
     """
     names = _perm_names(kind)
     rows = session.execute(_effective_template(kind, user.admin),
-                           {"perm_user_id": user.id})
+                           {USER_PARAM: user.id})
     return {name: names[rank] for name, rank in rows}
 
 
 @functools.cache
 def _effective_template(kind: Kind, admin: bool) -> Select[Any]:
-    lv = _levels_template(kind, admin).subquery()
+    lv = levels(kind, admin).subquery()
     return (select(kind.model.name, lv.c.rank).join(lv, lv.c.id == kind.model.id)
             .order_by(kind.model.name))
 

@@ -58,12 +58,27 @@ def _user(user_id: int, username: str, firstname: str, lastname: str, email: str
 def user_group(g: UserGroup, members: Iterable[Sequence[Any]]) -> dict[str, Any]:
     """A user group; ``members`` (rows of ``USER_COLUMNS``) are passed in so that a list
     loads them in one query."""
+    return _user_group(g.id, g.name, g.description, g.active, g.owner.username, members)
+
+
+#: The columns of a user group but its owner's name (which a list joins), as for users.
+USER_GROUP_COLUMNS = (UserGroup.id, UserGroup.name, UserGroup.description, UserGroup.active)
+
+
+def user_group_from_row(row: Sequence[Any], members: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """A user group from a row of ``USER_GROUP_COLUMNS`` and the owner's name."""
+    group_id, name, description, active, owner = row
+    return _user_group(group_id, name, description, active, owner, members)
+
+
+def _user_group(group_id: int, name: str, description: str, active: bool, owner: str,
+                members: Iterable[Sequence[Any]]) -> dict[str, Any]:
     return {
-        "users_group_id": g.id,
-        "group_name": g.name,
-        "group_description": g.description,
-        "active": g.active,
-        "owner": g.owner.username,
+        "users_group_id": group_id,
+        "group_name": name,
+        "group_description": description,
+        "active": active,
+        "owner": owner,
         "members": users_from_rows(members),
     }
 

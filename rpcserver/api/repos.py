@@ -13,11 +13,11 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -34,6 +34,7 @@ from ..permissions import (
     FORK_REPOSITORY,
     REPO,
     REPO_GROUP,
+    USER_PARAM,
     AllOf,
     HasGlobal,
     OnRepo,
@@ -126,11 +127,18 @@ _REPOSITORY_ROWS = (
 def get_repos(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
     """The repositories the caller can read (an admin: all), by id; at most ``limit``
     (10,000) from ``offset``. Never runs git: ``last_changeset`` is cached."""
-    query = _REPOSITORY_ROWS
-    if not ctx.user.admin:
-        query = query.where(Repository.id.in_(readable_ids(REPO, ctx.user)))
-    rows = ctx.session.execute(query.order_by(Repository.id).limit(limit).offset(offset))
+    rows = ctx.session.execute(_repositories_page(ctx.user.admin),
+                               {USER_PARAM: ctx.user.id, "limit": limit, "offset": offset})
     return serialize.repositories_from_rows(rows)
+
+
+@cache
+def _repositories_page(admin: bool) -> Select[*tuple[Any, ...]]:
+    query = _REPOSITORY_ROWS
+    if not admin:
+        query = query.where(Repository.id.in_(readable_ids(REPO)))
+    return (query.order_by(Repository.id)
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
 # -- create and fork ----------------------------------------------------------------------

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Integer, Select, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from .. import schemas, serialize
 from ..dispatch import CallContext
@@ -39,6 +39,7 @@ from ..permissions import (
     CREATE_USER_GROUP,
     DEFAULT_USER_ID,
     USER_GROUP,
+    USER_PARAM,
     AllOf,
     HasGlobal,
     OnUserGroup,
@@ -61,24 +62,26 @@ USERGROUPID = schemas.id_or_name()
 OWNER_ONLY_FOR_ADMIN = "Only Kallithea admin can specify `owner` param"
 
 
-def _members(ctx: CallContext, groups: Sequence[UserGroup]) -> dict[int, list[Sequence[Any]]]:
-    """Every member of ``groups`` (rows of ``serialize.USER_COLUMNS``: no ORM object per
+def _members(ctx: CallContext, group_ids: list[int]) -> dict[int, list[Sequence[Any]]]:
+    """Every member of the groups (rows of ``serialize.USER_COLUMNS``: no ORM object per
     member), in the order they joined; one query for all the groups."""
-    found: dict[int, list[Sequence[Any]]] = {g.id: [] for g in groups}
-    if not groups:
+    found: dict[int, list[Sequence[Any]]] = {group_id: [] for group_id in group_ids}
+    if not group_ids:
         return found
-    rows = ctx.session.execute(
-        select(UserGroupMember.group_id, *serialize.USER_COLUMNS)
-        .join(User, User.id == UserGroupMember.user_id)
-        .where(UserGroupMember.group_id.in_(list(found)))
-        .order_by(UserGroupMember.id))
-    for row in rows:
+    for row in ctx.session.connection().execute(_MEMBERS, {"group_ids": group_ids}):
         found[row[0]].append(row[1:])
     return found
 
 
+# Built once: a statement built per call costs about as much as running it.
+_MEMBERS = (select(UserGroupMember.group_id, *serialize.USER_COLUMNS)
+            .join(User, User.id == UserGroupMember.user_id)
+            .where(UserGroupMember.group_id.in_(bindparam("group_ids", expanding=True)))
+            .order_by(UserGroupMember.id))
+
+
 def _serialize(ctx: CallContext, groups: Sequence[UserGroup]) -> list[dict[str, Any]]:
-    members = _members(ctx, groups)
+    members = _members(ctx, [g.id for g in groups])
     return [serialize.user_group(g, members[g.id]) for g in groups]
 
 
@@ -102,11 +105,21 @@ def get_user_groups(ctx: CallContext, limit: int = MAX_PAGE,
                     offset: int = 0) -> list[dict[str, Any]]:
     """The user groups the caller can read (an admin: all), by id; at most ``limit``
     (10,000) from ``offset``."""
-    query = select(UserGroup).options(joinedload(UserGroup.owner))
-    if not ctx.user.admin:
-        query = query.where(UserGroup.id.in_(readable_ids(USER_GROUP, ctx.user)))
-    groups = ctx.session.scalars(query.order_by(UserGroup.id).limit(limit).offset(offset)).all()
-    return _serialize(ctx, groups)
+    groups = ctx.session.connection().execute(
+        _user_groups_page(ctx.user.admin),
+        {USER_PARAM: ctx.user.id, "limit": limit, "offset": offset}).all()
+    members = _members(ctx, [row[0] for row in groups])
+    return [serialize.user_group_from_row(row, members[row[0]]) for row in groups]
+
+
+@cache
+def _user_groups_page(admin: bool) -> Select[*tuple[Any, ...]]:
+    query = (select(*serialize.USER_GROUP_COLUMNS, User.username)
+             .join(User, User.id == UserGroup.owner_id))
+    if not admin:
+        query = query.where(UserGroup.id.in_(readable_ids(USER_GROUP)))
+    return (query.order_by(UserGroup.id)
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
 def _check_name(group_name: str, arg: str = "group_name") -> None:

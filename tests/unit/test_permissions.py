@@ -232,7 +232,8 @@ class TestSetBased:
         grant(session, USER_GROUP, objs[2], A, user=bob)
 
         def ids(need: Level) -> set[int]:
-            return set(session.scalars(perms.readable_ids(USER_GROUP, bob, need)))
+            return set(session.scalars(perms.readable_ids(USER_GROUP, need),
+                                       {perms.USER_PARAM: bob.id}))
 
         assert ids(R) == {objs[0].id, objs[1].id, objs[2].id}
         assert ids(W) == {objs[1].id, objs[2].id}
