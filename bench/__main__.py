@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     words = [w.strip() for w in args.calls.split(",") if w.strip()]
     calls = tuple(c for c in CALLS if not words or any(w in c.label for w in words))
     started = time.monotonic()
+    # Before the machine's facts, which name wrk's version.
+    wrk_path = None if args.no_load else wrk.ensure_wrk()
     facts = report.machine_facts(args.pg_url if "postgresql" in backends else None)
     if "postgresql" in backends and facts["postgresql"].startswith("unreachable"):
         print(f"PostgreSQL at {args.pg_url} is {facts['postgresql']}: running SQLite only "
@@ -58,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=HERE / "work"))
     results = report.Results(facts=facts, rounds=args.rounds, seconds=args.seconds)
     try:
-        if not args.no_load:
-            wrk_path = wrk.ensure_wrk()
+        if wrk_path is not None:
             with servers.baseline(workdir) as (baseline_url, baseline_proc):
                 for backend in backends:
                     results.backends[backend] = _load_backend(

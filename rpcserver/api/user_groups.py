@@ -68,7 +68,7 @@ def _members(ctx: CallContext, group_ids: list[int]) -> dict[int, list[Sequence[
     found: dict[int, list[Sequence[Any]]] = {group_id: [] for group_id in group_ids}
     if not group_ids:
         return found
-    for row in ctx.session.connection().execute(_MEMBERS, {"group_ids": group_ids}):
+    for row in ctx.session.connection().execute(_MEMBERS, {"group_ids": group_ids}).all():
         found[row[0]].append(row[1:])
     return found
 
