@@ -176,8 +176,10 @@ def render(results: Results) -> str:
         "(`bench/baseline.py`) runs on the same gunicorn settings.",
         f"- Load: wrk, {THREADS} thread, {CONNECTIONS} connections, {results.seconds:g} s per "
         f"run, {results.rounds} interleaved rounds (baseline, server, baseline, server, ...). "
-        "requests/s, p50, p99: medians over the rounds; ratio: the median of each round's "
-        "server/baseline ratio. An answer that is not HTTP 200 with the expected `error` "
+        "requests/s: the best round (noise only slows a run: other load, and the kernel "
+        "now and then giving all connections to one worker); p50, p99: medians over the "
+        "rounds; ratio: the server's best round over the baseline's best round. An answer that "
+        "is not HTTP 200 with the expected `error` "
         "counts as unexpected and fails the row.",
         "- Data: populated through the API (`bench/populate.py`): 1,000 users, 50 user "
         "groups x 20 members, 4 repository groups, 200 private repositories (20 in the "
