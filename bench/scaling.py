@@ -152,7 +152,8 @@ def in_process(db: Database, url: str, size: str, keys: dict[str, str],
     def count(*_args: Any) -> None:
         data.statements[0] += 1
 
-    event.listen(db.engine, "before_cursor_execute", count)
+    for engine in db.engines:
+        event.listen(engine, "before_cursor_execute", count)
     return data
 
 

@@ -118,11 +118,32 @@ class Dispatcher:
     def _call(self, envelope: protocol.Envelope, client_ip: str | None) -> Any:
         method = self._find(envelope)
         started = time.perf_counter()
+        write = method is not None and method.writes
+        try:
+            ctx, result = self._first_transaction(envelope, method, client_ip, write=write)
+        except DBAPIError as exc:
+            # A read's pooled connection may have died with a restarted database server (the
+            # read pool does not ping, see db.py); the pool has dropped it, and a read can run
+            # again. A write is never retried: its pool pings before lending.
+            if write or not exc.connection_invalidated:
+                raise
+            log.warning("retrying %s once: its database connection was lost",
+                        _loggable(envelope.method))
+            ctx, result = self._first_transaction(envelope, method, client_ip, write=write)
+        if isinstance(result, Deferred):
+            result = self._finish(ctx, result)
+        log.debug("%s by user id %s in %.1f ms", envelope.method, ctx.user.id,
+                  (time.perf_counter() - started) * 1000)
+        return result
+
+    def _first_transaction(self, envelope: protocol.Envelope, method: Method | None,
+                           client_ip: str | None, *, write: bool) -> tuple[CallContext, Any]:
+        """Authenticate, check and run the method in one transaction; its hooks after it."""
         key_id: int | None = None
         ctx: CallContext | None = None
         try:
             try:
-                with self.db.transaction(write=method is not None and method.writes) as session:
+                with self.db.transaction(write=write) as session:
                     try:
                         caller = authenticate(session, envelope.api_key, client_ip)
                     except InvalidApiKey as exc:
@@ -149,11 +170,7 @@ class Dispatcher:
                 raise
             ctx = cast(CallContext, ctx)  # set: every path that leaves it None raised
             ctx.finished(committed=True)
-            if isinstance(result, Deferred):
-                result = self._finish(ctx, result)
-            log.debug("%s by user id %s in %.1f ms", name, ctx.user.id,
-                      (time.perf_counter() - started) * 1000)
-            return result
+            return ctx, result
         finally:
             if key_id is not None:
                 self._touch_key(key_id)

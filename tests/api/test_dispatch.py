@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.test import Client
 
 from rpcserver import schemas
@@ -19,6 +19,7 @@ from rpcserver.errors import ApiError
 from rpcserver.models import User
 from rpcserver.permissions import ADMIN
 from rpcserver.registry import Registry
+from tests.databases import server_url
 
 
 def build() -> Registry:
@@ -45,6 +46,16 @@ def build() -> Registry:
     @registry.method("unencodable", schema=schemas.obj(), permission=ADMIN)
     def unencodable(ctx: CallContext) -> object:
         return object()
+
+    @registry.method("count_users", schema=schemas.obj(), permission=ADMIN)
+    def count_users(ctx: CallContext) -> int:
+        return len(ctx.session.scalars(select(User.id)).all())
+
+    # A bug this test suite plants: a method that writes, registered as a read.
+    @registry.method("add_as_a_read", schema=args, permission=ADMIN)
+    def add_as_a_read(ctx: CallContext, name: str) -> None:
+        ctx.session.add(User(username=name, email=f"{name}@example.com"))
+        ctx.session.flush()
 
     return registry
 
@@ -148,3 +159,31 @@ def test_a_database_error_in_the_log_carries_no_parameters(
     assert "Traceback" in caplog.text and "users" in caplog.text
     assert "admin@example.com" not in caplog.text.lower()
     assert "Failing row" not in caplog.text
+
+
+postgresql_only = pytest.mark.skipif(
+    server_url() is None,
+    reason="PostgreSQL reads run on their own autocommit, read-only engine")
+
+
+@postgresql_only
+def test_a_read_survives_a_restarted_database_server(
+        own_client: Client, admin_key: str, db: Database,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The read pool does not ping; a read whose pooled connection died runs again."""
+    assert call(own_client, admin_key, "count_users")["result"] == 2
+    with db.engine.connect() as conn:  # what a restart does to every other connection
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    with caplog.at_level(logging.WARNING):
+        assert call(own_client, admin_key, "count_users") == {
+            "id": 1, "result": 2, "error": None}
+    assert "retrying 'count_users' once" in caplog.text
+
+
+@postgresql_only
+def test_a_method_registered_as_a_read_cannot_write(
+        own_client: Client, admin_key: str, db: Database) -> None:
+    answer = call(own_client, admin_key, "add_as_a_read", name="sneaky")
+    assert answer["error"] == "Internal server error"
+    assert names(db) == ["default", "admin"]

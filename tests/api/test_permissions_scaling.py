@@ -40,11 +40,13 @@ def counting(db: Database) -> Iterator[list[str]]:
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", count)
+    for engine in db.engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+        for engine in db.engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 def grow(db: Database, start: int, stop: int, user_id: int, other_id: int) -> None:
