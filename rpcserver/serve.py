@@ -21,25 +21,19 @@ def configure_logging(config: Config) -> None:
     logging.basicConfig(level=config.log_level, format=LOG_FORMAT)
 
 
-#: glibc's mallopt() parameters, and the size from which an allocation gets its own mapping.
+#: glibc's mallopt() parameter, and the size from which an allocation gets its own mapping.
 _M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
 _MMAP_THRESHOLD = 128 * 1024
 
 
-def keep_worker_memory_flat() -> None:
-    """Give every large allocation its own mapping (returned to the system when freed), and
-    all threads one heap.
+def keep_large_allocations_out_of_the_heap() -> None:
+    """Give every large allocation its own mapping, returned to the system when freed.
 
     glibc raises its mmap threshold after the first large block is freed, so from then on
     argon2's 19 MiB per password hash comes from a thread's heap, which keeps it: a worker
     that hashed a few passwords on four threads held 70 MB more than before. A fixed
     threshold (the default value, made fixed) keeps the workers' memory flat. Other C
     libraries do not need it and are left alone.
-
-    One malloc arena instead of one per thread: the threads take turns on the GIL, so
-    separate arenas buy no speed, and each kept its own high-water mark (1.5 MB less per
-    worker after ``make bench``).
     """
     try:
         libc = ctypes.CDLL(None)
@@ -47,7 +41,6 @@ def keep_worker_memory_flat() -> None:
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    mallopt(_M_ARENA_MAX, 1)
 
 
 class GunicornServer(BaseApplication):
@@ -72,7 +65,7 @@ class GunicornServer(BaseApplication):
     def load(self) -> Any:
         from .app import create_app
 
-        keep_worker_memory_flat()
+        keep_large_allocations_out_of_the_heap()
         configure_logging(self.config)
         return (self.app_factory or create_app)(self.config)
 
