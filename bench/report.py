@@ -178,7 +178,8 @@ def render(results: Results) -> str:
         f"run, {results.rounds} interleaved rounds (baseline, server, baseline, server, ...). "
         "requests/s: the best round (noise only slows a run: other load, and the kernel "
         "now and then giving all connections to one worker); p50, p99: medians over the "
-        "rounds; ratio: the server's best round over the baseline's best round. An answer that "
+        "rounds; baseline/s: the best baseline round of the backend's run (the baseline does the "
+        "same work for every call); ratio: the server's best round over it. An answer that "
         "is not HTTP 200 with the expected `error` "
         "counts as unexpected and fails the row.",
         "- Data: populated through the API (`bench/populate.py`): 1,000 users, 50 user "
