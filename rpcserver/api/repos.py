@@ -102,11 +102,15 @@ def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)
     data["members"] = members(ctx, repo)
-    followers = ctx.session.scalars(
-        select(User).join(RepoFollower, RepoFollower.user_id == User.id)
-        .where(RepoFollower.repo_id == repo.id).order_by(RepoFollower.id))
-    data["followers"] = [serialize.user(u) for u in followers]
+    followers = ctx.session.connection().execute(_FOLLOWERS, {"repo_id": repo.id})
+    data["followers"] = serialize.users_from_rows(followers.all())
     return data
+
+
+_FOLLOWERS = (select(*serialize.USER_COLUMNS)
+              .join(RepoFollower, RepoFollower.user_id == User.id)
+              .where(RepoFollower.repo_id == bindparam("repo_id", type_=Integer))
+              .order_by(RepoFollower.id))
 
 
 _fork_of = aliased(Repository)
