@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
     bindparam,
     case,
     exists,
     func,
+    literal,
     literal_column,
     select,
     union_all,
@@ -356,14 +358,37 @@ def _perm_names(kind: Kind) -> dict[int, str]:
     return {int(level): kind.perm_name(level) for level in Level}
 
 
+#: get_user's ``permissions`` keys, one per kind, in wire order.
+_BLOCKS = ((REPO, "repositories"), (REPO_GROUP, "repositories_groups"),
+           (USER_GROUP, "user_groups"))
+
+
 def user_permissions(session: Session, user: User) -> dict[str, Any]:
-    """``get_user``'s ``permissions`` block: four statements, whatever the database holds."""
-    return {
-        "global": global_permissions(session, user),
-        "repositories": effective_permissions(session, user, REPO),
-        "repositories_groups": effective_permissions(session, user, REPO_GROUP),
-        "user_groups": effective_permissions(session, user, USER_GROUP),
-    }
+    """``get_user``'s ``permissions`` block: two statements (one for an admin), whatever the
+    database holds; the same as ``effective_permissions`` for each kind."""
+    found: dict[str, Any] = {"global": global_permissions(session, user)}
+    blocks: list[dict[str, str]] = []
+    for _kind, key in _BLOCKS:
+        found[key] = {}
+        blocks.append(found[key])
+    names = [_perm_names(kind) for kind, _key in _BLOCKS]
+    rows = session.connection().execute(_all_effective_template(user.admin),
+                                        {USER_PARAM: user.id})
+    for index, name, rank in rows.all():
+        blocks[index][name] = names[index][rank]
+    return found
+
+
+@functools.cache
+def _all_effective_template(admin: bool) -> CompoundSelect[Any]:
+    """Every kind's ``_effective_template`` in one statement, tagged with its index in
+    ``_BLOCKS`` and ordered by it, then by name."""
+    parts = []
+    for index, (kind, _key) in enumerate(_BLOCKS):
+        lv = levels(kind, admin).subquery()
+        parts.append(select(literal(index).label("block"), kind.model.name.label("name"),
+                            lv.c.rank).join(lv, lv.c.id == kind.model.id))
+    return union_all(*parts).order_by(literal_column("block"), literal_column("name"))
 
 
 # --- Global permissions --------------------------------------------------------------------
