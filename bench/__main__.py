@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             with servers.baseline(workdir) as (baseline_url, baseline_proc):
                 for backend in backends:
                     results.backends[backend] = _load_backend(
-                        backend, args, calls, workdir, baseline_url, wrk_path)
+                        backend, args, calls, workdir, baseline_url, baseline_proc.pid,
+                        wrk_path)
                 results.baseline_rss = servers.workers_rss_mb(baseline_proc.pid)
         if not args.no_scaling:
             for backend in backends:
@@ -86,7 +87,8 @@ def _progress(line: str) -> None:
 
 
 def _load_backend(backend: str, args: argparse.Namespace, calls: tuple[Call, ...],
-                  workdir: Path, baseline_url: str, wrk_path: str) -> report.BackendResult:
+                  workdir: Path, baseline_url: str, baseline_pid: int,
+                  wrk_path: str) -> report.BackendResult:
     print(f"== {backend}: starting rpcserver serve and populating it through the API",
           flush=True)
     instance = workdir / f"instance-{backend}"
@@ -98,10 +100,11 @@ def _load_backend(backend: str, args: argparse.Namespace, calls: tuple[Call, ...
         print(f"  populated in {populated:.0f} s"
               + (f"; missing methods: {', '.join(sorted(pop.missing))}" if pop.missing
                  else ""), flush=True)
+        assert server.process is not None
         rows = measure.run_calls(calls, pop, server.api_url, baseline_url,
+                                 server_pid=server.process.pid, baseline_pid=baseline_pid,
                                  rounds=args.rounds, seconds=args.seconds, tag=backend[0],
                                  wrk_path=wrk_path, progress=_progress)
-        assert server.process is not None
         rss = servers.workers_rss_mb(server.process.pid)
         return report.BackendResult(rows=rows, worker_rss=rss, populate_seconds=populated,
                                     missing=sorted(pop.missing))

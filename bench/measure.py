@@ -5,10 +5,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
-from . import wrk
+from . import servers, wrk
 from .calls import Call
 from .populate import Population
+
+#: A run in which one worker did less than this share of the two workers' CPU time got (nearly)
+#: all of wrk's connections from the kernel, and is run again, up to ``MAX_TRIES`` times.
+MIN_WORKER_SHARE = 0.25
+MAX_TRIES = 4
 
 
 @dataclass
@@ -23,6 +30,8 @@ class Row:
 
     #: The best baseline round of the whole backend's run (set by ``run_calls``).
     reference_rps: float = 0.0
+    #: Runs (baseline and server) made again because one worker got nearly all connections.
+    repeated: int = 0
 
     # Best rounds, not medians: what disturbs a run here only ever slows it. Besides other
     # people's load, the kernel now and then hands all of a run's connections to one of the
@@ -69,9 +78,36 @@ class Row:
         return ok and self.unexpected == 0
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of a process so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+
+
+def balanced(run: Callable[[int], wrk.Load], master: int) -> tuple[wrk.Load, int]:
+    """``run(attempt)``, again while one of gunicorn's workers did almost none of the work;
+    the load and how many runs were thrown away."""
+    pids = servers.worker_pids(master)
+    for attempt in range(MAX_TRIES):
+        before = [_cpu_ticks(pid) for pid in pids]
+        load = run(attempt)
+        used = [_cpu_ticks(pid) - ticks for pid, ticks in zip(pids, before, strict=True)]
+        total = sum(used)
+        if len(pids) < 2 or total == 0 or min(used) / total >= MIN_WORKER_SHARE:
+            return load, attempt
+    return load, MAX_TRIES - 1
+
+
+def _run(url: str, attempt: int, *, body: str, unique: str, expect: str, seconds: float,
+         wrk_path: str) -> wrk.Load:
+    # A run made again must not send the names its first try created.
+    return wrk.run(url, body, expect=expect, unique=f"{unique}r{attempt}", seconds=seconds,
+                   wrk=wrk_path)
+
+
 def run_calls(calls: tuple[Call, ...], pop: Population, server_url: str, baseline_url: str,
-              *, rounds: int, seconds: float, tag: str, wrk_path: str,
-              progress: Callable[[str], None] = print) -> list[Row]:
+              *, server_pid: int, baseline_pid: int, rounds: int, seconds: float, tag: str,
+              wrk_path: str, progress: Callable[[str], None] = print) -> list[Row]:
     """Every call ``rounds`` times, each server run right after a baseline run."""
     rows = [Row(call) for call in calls]
     for row in rows:
@@ -86,15 +122,20 @@ def run_calls(calls: tuple[Call, ...], pop: Population, server_url: str, baselin
             for row in phase:
                 body = row.call.body(pop)
                 unique = f"{tag}{round_}"
-                row.baseline.append(wrk.run(baseline_url, body, unique=f"b{unique}",
-                                            seconds=seconds, wrk=wrk_path))
-                row.server.append(wrk.run(server_url, body, expect=row.call.expect,
-                                          unique=unique, seconds=seconds, wrk=wrk_path))
-                s, b = row.server[-1], row.baseline[-1]
+                run = partial(_run, body=body, seconds=seconds, wrk_path=wrk_path)
+                b, b_again = balanced(partial(run, baseline_url, unique=f"b{unique}",
+                                              expect=wrk.EXPECT_OK), baseline_pid)
+                s, s_again = balanced(partial(run, server_url, unique=unique,
+                                              expect=row.call.expect), server_pid)
+                row.baseline.append(b)
+                row.server.append(s)
+                row.repeated += b_again + s_again
                 progress(f"  [{tag} round {round_ + 1}/{rounds}] {row.call.label}: "
                          f"{s.rps:,.0f}/s (baseline {b.rps:,.0f}/s, {s.rps / b.rps:.2f}x), "
                          f"p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms"
-                         + (f", {s.unexpected} unexpected" if s.unexpected else ""))
+                         + (f", {s.unexpected} unexpected" if s.unexpected else "")
+                         + (f" ({b_again + s_again} unbalanced runs repeated)"
+                            if b_again + s_again else ""))
     measured = [load.rps for row in rows for load in row.baseline]
     for row in rows:
         row.reference_rps = max(measured, default=0.0)

@@ -176,8 +176,9 @@ def render(results: Results) -> str:
         "(`bench/baseline.py`) runs on the same gunicorn settings.",
         f"- Load: wrk, {THREADS} thread, {CONNECTIONS} connections, {results.seconds:g} s per "
         f"run, {results.rounds} interleaved rounds (baseline, server, baseline, server, ...). "
-        "requests/s: the best round (noise only slows a run: other load, and the kernel "
-        "now and then giving all connections to one worker); p50, p99: medians over the "
+        "A run in which one of the two workers did less than a quarter of the work (the "
+        "kernel gave the other nearly all connections) is made again, up to 4 times. "
+        "requests/s: the best round (noise only slows a run); p50, p99: medians over the "
         "rounds; baseline/s: the best baseline round of the backend's run (the baseline does the "
         "same work for every call); ratio: the server's best round over it. An answer that "
         "is not HTTP 200 with the expected `error` "
@@ -194,7 +195,9 @@ def render(results: Results) -> str:
         out += [f"## Load on {title}", ""]
         compare = sqlite if backend != "sqlite" else None
         out += _load_table(result, compare)
-        out += ["", f"Populated in {result.populate_seconds:.0f} s."]
+        repeated = sum(row.repeated for row in result.rows)
+        out += ["", f"Populated in {result.populate_seconds:.0f} s. Runs made again because "
+                f"the kernel gave one worker nearly all connections: {repeated}."]
         if result.missing:
             out.append("Methods the server does not have yet (their rows are n/a): "
                        + ", ".join(f"`{m}`" for m in result.missing) + ".")

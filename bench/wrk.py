@@ -51,7 +51,11 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def run(url: str, body: str, *, expect: str = '"error": null', unique: str = "u",
+#: What every good answer contains, unless a call expects an error.
+EXPECT_OK = '"error": null'
+
+
+def run(url: str, body: str, *, expect: str = EXPECT_OK, unique: str = "u",
         seconds: float = 5.0, connections: int = CONNECTIONS, wrk: str = "wrk") -> Load:
     """Load ``url`` with ``body`` for ``seconds``; every non-200 or unexpected answer counts."""
     if not url.startswith("http://127.0.0.1:"):
