@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, false, select
+from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
@@ -34,15 +34,6 @@ def as_id(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
-
-
-def id_or_name(model: type[Repository] | type[RepoGroup] | type[UserGroup],
-               value: Any) -> ColumnElement[bool]:
-    """The WHERE clause selecting the row ``value`` names (an id, else the exact name)."""
-    ident = as_id(value)
-    if ident is not None:
-        return model.id == ident if ident <= MAX_ID else false()
-    return model.name == str(value)
 
 
 #: The bound parameters of a prebuilt look-up: ``by_id_or_name`` gives their values.
