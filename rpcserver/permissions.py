@@ -347,9 +347,14 @@ def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str,
 
 @functools.cache
 def _effective_template(kind: Kind, admin: bool) -> Select[Any]:
+    return _names_and_ranks(kind, admin).order_by(kind.model.name)
+
+
+@functools.cache
+def _names_and_ranks(kind: Kind, admin: bool) -> Select[Any]:
+    """SELECT (name, rank) of every object of ``kind`` the user has a level on."""
     lv = levels(kind, admin).subquery()
-    return (select(kind.model.name, lv.c.rank).join(lv, lv.c.id == kind.model.id)
-            .order_by(kind.model.name))
+    return select(kind.model.name.label("name"), lv.c.rank).join(lv, lv.c.id == kind.model.id)
 
 
 @functools.cache
@@ -374,20 +379,17 @@ def user_permissions(session: Session, user: User) -> dict[str, Any]:
     names = [_perm_names(kind) for kind, _key in _BLOCKS]
     rows = session.connection().execute(_all_effective_template(user.admin),
                                         {USER_PARAM: user.id})
-    for index, name, rank in rows.all():
+    for name, rank, index in rows.all():
         blocks[index][name] = names[index][rank]
     return found
 
 
 @functools.cache
 def _all_effective_template(admin: bool) -> CompoundSelect[Any]:
-    """Every kind's ``_effective_template`` in one statement, tagged with its index in
+    """Every kind's ``_names_and_ranks`` in one statement, tagged with its index in
     ``_BLOCKS`` and ordered by it, then by name."""
-    parts = []
-    for index, (kind, _key) in enumerate(_BLOCKS):
-        lv = levels(kind, admin).subquery()
-        parts.append(select(literal(index).label("block"), kind.model.name.label("name"),
-                            lv.c.rank).join(lv, lv.c.id == kind.model.id))
+    parts = [_names_and_ranks(kind, admin).add_columns(literal(index).label("block"))
+             for index, (kind, _key) in enumerate(_BLOCKS)]
     return union_all(*parts).order_by(literal_column("block"), literal_column("name"))
 
 
