@@ -328,10 +328,23 @@ def readable_ids(kind: Kind, need: Level = Level.READ) -> Select[Any]:
     """SELECT id of every object of ``kind`` where a non-admin user holds at least ``need``
     (executed with ``{USER_PARAM: user.id}``; an admin reads everything).
 
-    For ``Model.id.in_(readable_ids(...))`` in list methods (``get_repos``, ...).
+    List methods use it through ``readable_page``.
     """
     lv = levels(kind, False).subquery()
     return select(lv.c.id).where(lv.c.rank >= int(need))
+
+
+def readable_page(query: Select[*tuple[Any, ...]], kind: Kind,
+                  admin: bool) -> Select[*tuple[Any, ...]]:
+    """``query`` (of ``kind``'s objects) cut to those the user can read (all, for an admin),
+    by id, one page; executed with ``{USER_PARAM: user.id, "limit": ..., "offset": ...}``.
+
+    For a list method's statement, built once per ``admin`` (``functools.cache``).
+    """
+    if not admin:
+        query = query.where(kind.model.id.in_(readable_ids(kind)))
+    return (query.order_by(kind.model.id)
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
 def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str, str]:

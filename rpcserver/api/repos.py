@@ -39,7 +39,7 @@ from ..permissions import (
     HasGlobal,
     OnRepo,
     level_on,
-    readable_ids,
+    readable_page,
     resolve,
 )
 from ..registry import Registry
@@ -138,11 +138,7 @@ def get_repos(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[
 
 @cache
 def _repositories_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    query = _REPOSITORY_ROWS
-    if not admin:
-        query = query.where(Repository.id.in_(readable_ids(REPO)))
-    return (query.order_by(Repository.id)
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return readable_page(_REPOSITORY_ROWS, REPO, admin)
 
 
 # -- create and fork ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, delete, exists, func, select
+from sqlalchemy import Select, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import schemas, serialize
@@ -44,7 +44,7 @@ from ..permissions import (
     HasGlobal,
     OnUserGroup,
     default_grant_for_new,
-    readable_ids,
+    readable_page,
 )
 from ..registry import RHODECODE, Registry
 
@@ -114,12 +114,8 @@ def get_user_groups(ctx: CallContext, limit: int = MAX_PAGE,
 
 @cache
 def _user_groups_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    query = (select(*serialize.USER_GROUP_COLUMNS, User.username)
-             .join(User, User.id == UserGroup.owner_id))
-    if not admin:
-        query = query.where(UserGroup.id.in_(readable_ids(USER_GROUP)))
-    return (query.order_by(UserGroup.id)
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return readable_page(select(*serialize.USER_GROUP_COLUMNS, User.username)
+                         .join(User, User.id == UserGroup.owner_id), USER_GROUP, admin)
 
 
 def _check_name(group_name: str, arg: str = "group_name") -> None:
