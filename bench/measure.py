@@ -6,7 +6,6 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from . import servers, wrk
 from .calls import Call
@@ -78,20 +77,14 @@ class Row:
         return ok and self.unexpected == 0
 
 
-def _cpu_ticks(pid: int) -> int:
-    """User plus system CPU time of a process so far, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-
-
 def balanced(run: Callable[[int], wrk.Load], master: int) -> tuple[wrk.Load, int]:
     """``run(attempt)``, again while one of gunicorn's workers did almost none of the work;
     the load and how many runs were thrown away."""
     pids = servers.worker_pids(master)
     for attempt in range(MAX_TRIES):
-        before = [_cpu_ticks(pid) for pid in pids]
+        before = [servers.cpu_ticks(pid) for pid in pids]
         load = run(attempt)
-        used = [_cpu_ticks(pid) - ticks for pid, ticks in zip(pids, before, strict=True)]
+        used = [servers.cpu_ticks(pid) - ticks for pid, ticks in zip(pids, before, strict=True)]
         total = sum(used)
         if len(pids) < 2 or total == 0 or min(used) / total >= MIN_WORKER_SHARE:
             return load, attempt

@@ -1,5 +1,5 @@
 """The processes under load: the baseline app and ``rpcserver serve``, each gunicorn with two
-workers on a free loopback port, and the memory their workers hold."""
+workers on a free loopback port, and the memory and CPU time their workers use."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of a process so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
 #: wrk stops sending when its time is up, but the workers still finish what they accepted
