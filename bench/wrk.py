@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(__file__).with_name("envelope.lua")
-#: One wrk thread leaves the two cores to the server. The kernel hands each new connection to
-#: whichever worker accepts first, and a run keeps its connections: with 8, a run now and
-#: then put nearly all of them on one worker, and the baseline measured 4,000/s one run and
-#: 11,000/s the next. With 32 the split evens out (12,400-13,300/s over four runs).
+#: One wrk thread leaves the two cores to the server; 32 connections keep every gunicorn
+#: thread of both workers busy. The kernel hands each new connection to whichever worker
+#: accepts first, and a run keeps its connections, so a run now and then puts nearly all of
+#: them on one worker, with 8 connections as with 32: ``measure.balanced`` makes such a run
+#: again.
 THREADS = 1
 CONNECTIONS = 32
 
