@@ -15,10 +15,11 @@ import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidApiKey
@@ -90,6 +91,50 @@ _KEY_LOOKUP = (
 )
 _IP_RULES = select(UserIpRule.ip_addr).where(
     UserIpRule.user_id.in_([bindparam("user_id"), DEFAULT_USER_ID]))
+
+
+class KeyGate:
+    """Refuses a key no one holds on a bare driver connection, before any session exists.
+
+    A script with a wrong key, or someone guessing keys, would otherwise cost the server a
+    real call's price: a session, a transaction and the ORM's machinery around a row that is
+    not there (0.20 ms in-process on SQLite, against 0.016 ms here). A key that exists goes
+    on to ``authenticate``, which checks it again, whole, in the call's transaction; the
+    extra indexed query adds about 0.02 ms to a real call.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        # ``engine`` must not begin transactions on its own: SQLite's connections are
+        # autocommit at the driver (db.py), PostgreSQL's read engine is in autocommit.
+        statement = select(ApiKey.digest).where(ApiKey.digest == bindparam("digest"))
+        self.engine = engine
+        self.sql = str(statement.compile(dialect=engine.dialect))
+        self.positional = engine.dialect.positional
+
+    def refuse_unknown(self, api_key: object) -> None:
+        if not isinstance(api_key, str) or not is_key_shaped(api_key):
+            raise InvalidApiKey("malformed key")
+        digest = key_digest(api_key)
+        if not self._exists(digest):
+            raise InvalidApiKey("unknown key")
+
+    def _exists(self, digest: str) -> bool:
+        params: Any = (digest,) if self.positional else {"digest": digest}
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+            cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            # A dead pooled connection (a restarted database server): the call's own
+            # transaction will check the key and deal with the pool.
+            log.warning("could not look up an API key early: %s", type(exc).__name__)
+            connection.invalidate(exc)
+            return True
+        finally:
+            connection.close()
+        return row is not None and hmac.compare_digest(row[0], digest)
 
 
 def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import protocol
-from .auth import authenticate, needs_touch
+from .auth import KeyGate, authenticate, needs_touch
 from .config import Config
 from .db import Database
 from .errors import ApiError, InternalError, InvalidApiKey, MethodNotAllowed, NoSuchMethod
@@ -93,6 +93,7 @@ class Dispatcher:
         self.config = config
         self.db = db
         self.registry = registry
+        self.keys = KeyGate(db.read_engine or db.engine)
 
     def handle(self, body: bytes, client_ip: str | None = None) -> dict[str, Any]:
         try:
@@ -119,6 +120,11 @@ class Dispatcher:
         method = self._find(envelope)
         started = time.perf_counter()
         write = method is not None and method.writes
+        try:
+            self.keys.refuse_unknown(envelope.api_key)
+        except InvalidApiKey as exc:
+            log.warning("refused API call from %s: %s", client_ip, exc.reason)
+            raise
         try:
             ctx, result = self._first_transaction(envelope, method, client_ip, write=write)
         except DBAPIError as exc:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from rpcserver.auth import KEY_PREFIX, key_digest
 from rpcserver.db import Database
@@ -103,6 +103,27 @@ def test_failure_reason_is_logged_without_the_key(rpc: Rpc, caplog: pytest.LogCa
     assert f"inactive user id {sleepy.id}" in caplog.text
     assert "unknown key" in caplog.text
     assert sleepy.key not in caplog.text and "x" * 43 not in caplog.text
+
+
+def test_an_unknown_key_is_refused_before_any_transaction(rpc: Rpc, db: Database,
+                                                         admin_key: str) -> None:
+    """Guessing keys must stay cheap for the server: no session, no transaction, no ORM."""
+    begun: list[object] = []
+
+    def record(conn: object) -> None:
+        begun.append(conn)
+
+    for engine in db.engines:
+        event.listen(engine, "begin", record)
+    try:
+        assert rpc("get_user", key=KEY_PREFIX + "x" * 43)["error"] == INVALID
+        assert rpc("get_user", key="not even shaped like a key")["error"] == INVALID
+        assert begun == []
+        assert rpc("get_user")["result"]["username"] == "admin"  # and a real key still works
+        assert begun != []
+    finally:
+        for engine in db.engines:
+            event.remove(engine, "begin", record)
 
 
 def test_secrets_never_reach_the_log(rpc: Rpc, caplog: pytest.LogCaptureFixture,

@@ -170,15 +170,22 @@ postgresql_only = pytest.mark.skipif(
 def test_a_read_survives_a_restarted_database_server(
         own_client: Client, admin_key: str, db: Database,
         caplog: pytest.LogCaptureFixture) -> None:
-    """The read pool does not ping; a read whose pooled connection died runs again."""
+    """The read pool does not ping: the key gate drops the dead connection it was lent, and
+    a read whose own connection died too runs again."""
+    assert db.read_engine is not None
     assert call(own_client, admin_key, "count_users")["result"] == 2
+    with db.read_engine.connect() as one, db.read_engine.connect() as two:  # two in the pool
+        one.execute(text("SELECT 1"))
+        two.execute(text("SELECT 1"))
     with db.engine.connect() as conn:  # what a restart does to every other connection
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     with caplog.at_level(logging.WARNING):
         assert call(own_client, admin_key, "count_users") == {
             "id": 1, "result": 2, "error": None}
+    assert "could not look up an API key early" in caplog.text
     assert "retrying 'count_users' once" in caplog.text
+    assert call(own_client, "rpck_" + "0" * 43, "count_users")["error"] == "Invalid API key"
 
 
 @postgresql_only
