@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import protocol
-from .auth import KeyGate, authenticate, needs_touch
+from .auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
 from .config import Config
 from .db import Database
 from .errors import ApiError, InternalError, InvalidApiKey, MethodNotAllowed, NoSuchMethod
@@ -93,7 +93,7 @@ class Dispatcher:
         self.config = config
         self.db = db
         self.registry = registry
-        self.keys = KeyGate(db.read_engine or db.engine)
+        self.keys = KeyLookup(db.read_engine or db.engine)
 
     def handle(self, body: bytes, client_ip: str | None = None) -> dict[str, Any]:
         try:
@@ -121,12 +121,13 @@ class Dispatcher:
         started = time.perf_counter()
         write = method is not None and method.writes
         try:
-            self.keys.refuse_unknown(envelope.api_key)
+            found = self.keys.find(envelope.api_key)
         except InvalidApiKey as exc:
-            log.warning("refused API call from %s: %s", client_ip, exc.reason)
+            _log_refusal(client_ip, exc)
             raise
         try:
-            ctx, result = self._first_transaction(envelope, method, client_ip, write=write)
+            ctx, result = self._first_transaction(envelope, found, method, client_ip,
+                                                  write=write)
         except DBAPIError as exc:
             # A read's pooled connection may have died with a restarted database server (the
             # read pool does not ping, see db.py); the pool has dropped it, and a read can run
@@ -135,25 +136,31 @@ class Dispatcher:
                 raise
             log.warning("retrying %s once: its database connection was lost",
                         _loggable(envelope.method))
-            ctx, result = self._first_transaction(envelope, method, client_ip, write=write)
+            ctx, result = self._first_transaction(envelope, found, method, client_ip,
+                                                  write=write)
         if isinstance(result, Deferred):
             result = self._finish(ctx, result)
         log.debug("%s by user id %s in %.1f ms", envelope.method, ctx.user.id,
                   (time.perf_counter() - started) * 1000)
         return result
 
-    def _first_transaction(self, envelope: protocol.Envelope, method: Method | None,
-                           client_ip: str | None, *, write: bool) -> tuple[CallContext, Any]:
-        """Authenticate, check and run the method in one transaction; its hooks after it."""
+    def _first_transaction(self, envelope: protocol.Envelope, found: FoundKey | None,
+                           method: Method | None, client_ip: str | None, *,
+                           write: bool) -> tuple[CallContext, Any]:
+        """Authenticate, check and run the method in one transaction; its hooks after it.
+
+        ``found`` is the key ``KeyLookup`` found, or None when it could not ask the database.
+        """
         key_id: int | None = None
         ctx: CallContext | None = None
         try:
             try:
                 with self.db.transaction(write=write) as session:
                     try:
-                        caller = authenticate(session, envelope.api_key, client_ip)
+                        caller = (authenticate(session, envelope.api_key, client_ip)
+                                  if found is None else attach(session, found, client_ip))
                     except InvalidApiKey as exc:
-                        log.warning("refused API call from %s: %s", client_ip, exc.reason)
+                        _log_refusal(client_ip, exc)
                         raise
                     if needs_touch(caller.key):
                         key_id = caller.key.id
@@ -209,6 +216,10 @@ class Dispatcher:
                                 .values(last_used_on=utcnow()))
         except Exception:
             log.exception("could not record the use of API key id %s", key_id)
+
+
+def _log_refusal(client_ip: str | None, exc: InvalidApiKey) -> None:
+    log.warning("refused API call from %s: %s", client_ip, exc.reason)
 
 
 def _log_internal_error(method: Any, exc: Exception) -> None:

@@ -170,7 +170,7 @@ postgresql_only = pytest.mark.skipif(
 def test_a_read_survives_a_restarted_database_server(
         own_client: Client, admin_key: str, db: Database,
         caplog: pytest.LogCaptureFixture) -> None:
-    """The read pool does not ping: the key gate drops the dead connection it was lent, and
+    """The read pool does not ping: the key lookup drops the dead connection it was lent, and
     a read whose own connection died too runs again."""
     assert db.read_engine is not None
     assert call(own_client, admin_key, "count_users")["result"] == 2
@@ -183,7 +183,7 @@ def test_a_read_survives_a_restarted_database_server(
     with caplog.at_level(logging.WARNING):
         assert call(own_client, admin_key, "count_users") == {
             "id": 1, "result": 2, "error": None}
-    assert "could not look up an API key early" in caplog.text
+    assert "could not look up an API key before the call" in caplog.text
     assert "retrying 'count_users' once" in caplog.text
     assert call(own_client, "rpck_" + "0" * 43, "count_users")["error"] == "Invalid API key"
 
