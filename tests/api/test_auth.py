@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, select, update
+from werkzeug.test import Client
 
 from rpcserver.auth import KEY_PREFIX, key_digest
 from rpcserver.db import Database
@@ -124,6 +125,17 @@ def test_an_unknown_key_is_refused_before_any_transaction(rpc: Rpc, db: Database
     finally:
         for engine in db.engines:
             event.remove(engine, "begin", record)
+
+
+def test_the_caller_is_a_whole_user_of_the_call(client: Client, rpc: Rpc,
+                                                admin_key: str) -> None:
+    """The caller is read before the call's transaction and attached to it: its values keep
+    their types (JSON booleans, not SQLite's 1), and a change to it is stored."""
+    body = {"id": 1, "api_key": admin_key, "method": "get_user", "args": {}}
+    text = client.post("/_admin/api", json=body).get_data(as_text=True)
+    assert '"active": true, "admin": true' in text
+    assert rpc("update_user", userid="admin", firstname="Ada")["error"] is None
+    assert rpc("get_user")["result"]["firstname"] == "Ada"
 
 
 def test_secrets_never_reach_the_log(rpc: Rpc, caplog: pytest.LogCaptureFixture,
