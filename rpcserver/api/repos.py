@@ -69,6 +69,8 @@ registry = Registry()
 
 #: The most repositories one get_repos call returns; page with ``offset`` beyond it.
 MAX_PAGE = 10_000
+#: get_repo's ``with_revision_names`` lists at most this many branches and tags together.
+MAX_REVISION_NAMES = 10_000
 
 REPOID = schemas.id_or_name()
 REPO_NAME = schemas.string(min_length=1)
@@ -92,12 +94,16 @@ def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
 def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
              with_pullrequests: bool = False) -> dict[str, Any]:
     """A repository with its members and followers; ``with_revision_names`` adds its
-    branches, tags and bookmarks (read from git), ``with_pullrequests`` its pull requests."""
+    branches, tags and bookmarks (read from git; a repository with more than 10,000 branches
+    and tags together is refused), ``with_pullrequests`` its pull requests."""
     repo: Repository = ctx.resolved["repoid"]
     # The permission check loaded it with its owner; fork_of loads only for a fork.
     data = serialize.repository(repo)
     if with_revision_names:
-        refs = repo_at(ctx.config, repo.name).refs()
+        refs = repo_at(ctx.config, repo.name).refs(at_most=MAX_REVISION_NAMES + 1)
+        if len(refs.raw) > MAX_REVISION_NAMES:
+            raise ApiError(f"repository `{repo.name}` has more than {MAX_REVISION_NAMES:,} "
+                           "branches and tags: too many to list")
         data.update(branches=refs.branches, tags=refs.tags, bookmarks={})
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)

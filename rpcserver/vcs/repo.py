@@ -86,8 +86,12 @@ class Repo:
     def exists(self) -> bool:
         return is_bare_repository(self.path)
 
-    def refs(self) -> Refs:
-        out = self.run("for-each-ref", "--format=%(objectname)%00%(*objectname)%00%(refname)",
+    def refs(self, *, at_most: int | None = None) -> Refs:
+        """Branches and tags; with ``at_most``, only that many (by name), so that an answer
+        stays bounded however many refs were pushed."""
+        count = [] if at_most is None else [f"--count={at_most}"]
+        out = self.run("for-each-ref", *count,
+                       "--format=%(objectname)%00%(*objectname)%00%(refname)",
                        "refs/heads", "refs/tags")
         branches: dict[str, str] = {}
         tags: dict[str, str] = {}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from rpcserver.api.repos import MAX_REVISION_NAMES
 from rpcserver.config import Config
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
@@ -93,6 +94,26 @@ def test_create_by_cloning_over_git_and_http(rpc: Rpc, config: Config, upstream:
         assert refs_of(root(config) / name)["refs/heads/master"] == upstream.ref("master")
     masked = ok(rpc("get_repo", repoid="viahttp"))["clone_uri"]
     assert masked == url.replace("s3cr3t", "***") and "s3cr3t" not in masked
+
+
+def test_revision_names_are_bounded(rpc: Rpc, config: Config) -> None:
+    """Anyone who can push can create refs without end; get_repo lists at most 10,000."""
+    ok(rpc("create_repo", repo_name="many"))
+    path = root(config) / "many"
+    [tip] = Upstream(path).commit()  # master, like a push would make it
+
+    def tags(n: int) -> None:
+        (path / "packed-refs").write_text(
+            "".join(f"{tip} refs/tags/t{i:05d}\n" for i in range(n)))
+
+    tags(MAX_REVISION_NAMES - 1)
+    repo = ok(rpc("get_repo", repoid="many", with_revision_names=True))
+    assert repo["branches"] == {"master": tip}
+    assert len(repo["tags"]) == MAX_REVISION_NAMES - 1
+    tags(MAX_REVISION_NAMES)
+    assert err(rpc("get_repo", repoid="many", with_revision_names=True)) == (
+        "repository `many` has more than 10,000 branches and tags: too many to list")
+    assert ok(rpc("get_repo", repoid="many"))["repo_name"] == "many"
 
 
 def test_create_inside_groups(rpc: Rpc, config: Config) -> None:
