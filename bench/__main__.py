@@ -96,6 +96,7 @@ def _load_backend(backend: str, args: argparse.Namespace, calls: tuple[Call, ...
           servers.rpcserver(instance, database_url) as server):
         t0 = time.monotonic()
         pop = populate.populate(server)
+        servers.analyze(database_url)
         populated = time.monotonic() - t0
         print(f"  populated in {populated:.0f} s"
               + (f"; missing methods: {', '.join(sorted(pop.missing))}" if pop.missing
