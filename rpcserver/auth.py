@@ -143,15 +143,8 @@ class KeyLookup:
             return None
         if raw is None:
             raise InvalidApiKey("unknown key")
-        values: list[Any] = [value if convert is None else convert(value)
-                             for convert, value in zip(self.converters, raw, strict=True)]
-        n = len(_USER_ATTRIBUTES)
-        user = dict(zip((name for name, _ in _USER_ATTRIBUTES), values[:n], strict=True))
-        key_id, stored_digest, revoked_on, expires_on, last_used_on, has_rules = values[n:]
-        _check(digest, user["id"], user["active"], key_id, stored_digest, revoked_on,
-               expires_on)
-        return FoundKey(user=user, key=KeyUse(id=key_id, last_used_on=last_used_on),
-                        has_ip_rules=bool(has_rules))
+        return _checked(digest, [value if convert is None else convert(value)
+                                 for convert, value in zip(self.converters, raw, strict=True)])
 
     def _fetch(self, digest: str) -> Any:
         values = {**self.defaults, "digest": digest}
@@ -189,19 +182,16 @@ def authenticate(session: Session, api_key: object, client_ip: str | None) -> Ca
     row = session.execute(_KEY_LOOKUP, {"digest": digest}).first()
     if row is None:
         raise InvalidApiKey("unknown key")
+    return attach(session, _checked(digest, list(row)), client_ip)
+
+
+def _checked(digest: str, values: list[Any]) -> FoundKey:
+    """A row of ``_KEY_LOOKUP``, checked; every refusal is the same ``InvalidApiKey``, its
+    reason for the log only."""
     n = len(_USER_ATTRIBUTES)
-    user_values = dict(zip((name for name, _ in _USER_ATTRIBUTES), row[:n], strict=True))
-    key_id, stored_digest, revoked_on, expires_on, last_used_on, has_rules = row[n:]
-    _check(digest, user_values["id"], user_values["active"], key_id, stored_digest,
-           revoked_on, expires_on)
-    found = FoundKey(user=user_values, key=KeyUse(id=key_id, last_used_on=last_used_on),
-                     has_ip_rules=bool(has_rules))
-    return attach(session, found, client_ip)
-
-
-def _check(digest: str, user_id: int, active: bool, key_id: int, stored_digest: str,
-           revoked_on: dt.datetime | None, expires_on: dt.datetime | None) -> None:
-    """Every refusal is the same ``InvalidApiKey``; its reason goes to the log only."""
+    user = dict(zip((name for name, _ in _USER_ATTRIBUTES), values[:n], strict=True))
+    key_id, stored_digest, revoked_on, expires_on, last_used_on, has_rules = values[n:]
+    user_id = user["id"]
     # The index found the row; compare anyway in constant time, as a second line of defence.
     if not hmac.compare_digest(stored_digest, digest):
         raise InvalidApiKey("digest mismatch")
@@ -209,8 +199,10 @@ def _check(digest: str, user_id: int, active: bool, key_id: int, stored_digest: 
         raise InvalidApiKey(f"revoked key id {key_id} of user id {user_id}")
     if expires_on is not None and expires_on <= utcnow():
         raise InvalidApiKey(f"expired key id {key_id} of user id {user_id}")
-    if not active or user_id == DEFAULT_USER_ID:
+    if not user["active"] or user_id == DEFAULT_USER_ID:
         raise InvalidApiKey(f"inactive user id {user_id}")
+    return FoundKey(user=user, key=KeyUse(id=key_id, last_used_on=last_used_on),
+                    has_ip_rules=bool(has_rules))
 
 
 def ip_allowed(session: Session, user_id: int, client_ip: str | None) -> bool:
