@@ -59,7 +59,9 @@ def test_default_user_can_never_call(rpc: Rpc, db: Database) -> None:
     from rpcserver.auth import issue_api_key
 
     with db.transaction(write=True) as session:
-        key, _ = issue_api_key(session, session.get(User, 1))
+        default = session.get(User, 1)
+        assert default is not None
+        key, _ = issue_api_key(session, default)
     assert rpc("get_user", key=key)["error"] == INVALID
 
 

@@ -139,6 +139,7 @@ def test_empty_repository(rpc: Rpc) -> None:
 
 def test_one_changeset(rpc: Rpc, repo: str, history: Upstream) -> None:
     tip = history.ref("master")
+    assert tip is not None
     changeset = ok(rpc("get_changeset", repoid=repo, raw_id=tip))
     assert changeset == {
         "raw_id": tip, "short_id": tip[:12], "revision": 5, "date": "2024-01-01T00:06:00",

@@ -61,7 +61,8 @@ def test_the_three_recipes_are_there() -> None:
 
 
 @pytest.fixture
-def shell(rpc_api: RpcApi, live_server: ServerProcess, tmp_path: Path) -> Callable[[str], str]:
+def shell(rpc_api: RpcApi, live_server: ServerProcess,
+          tmp_path: Path) -> Callable[[str], subprocess.CompletedProcess[str]]:
     """Run a doc snippet in bash with rpc-api on PATH and the live server configured."""
     env = dict(rpc_api.env)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

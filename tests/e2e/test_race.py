@@ -37,7 +37,7 @@ def test_concurrent_create_user_of_one_name(live_server: ServerProcess) -> None:
     answers = race(live_server, lambda i: {"username": name, "email": f"{name}-{i}@example.com"})
     winners = [a for a in answers if a["error"] is None]
     assert len(winners) == 1
-    assert sorted({a["error"] for a in answers if a["error"] is not None}) == [
+    assert sorted({str(a["error"]) for a in answers if a["error"] is not None}) == [
         f"user `{name}` already exist"]
     found = live_server.call("get_user", userid=name)["result"]
     assert found["email"] == winners[0]["result"]["user"]["email"]  # type: ignore[index]

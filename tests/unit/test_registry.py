@@ -4,7 +4,7 @@ import pytest
 
 from rpcserver import schemas
 from rpcserver.api import build_registry
-from rpcserver.errors import InvalidArg, MissingArg, UnknownArgs
+from rpcserver.errors import ApiError, InvalidArg, MissingArg, UnknownArgs
 from rpcserver.permissions import ADMIN
 from rpcserver.registry import RHODECODE, Registry
 
@@ -55,7 +55,7 @@ def test_argument_errors_in_contract_order(args: dict[str, object], error: type,
     assert method is not None
     with pytest.raises(error) as info:
         method.check_args(args)
-    assert info.value.text == text
+    assert isinstance(info.value, ApiError) and info.value.text == text
 
 
 def test_every_real_method_has_a_summary_and_a_closed_schema() -> None:

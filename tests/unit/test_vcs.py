@@ -237,6 +237,7 @@ def test_reading_refs_revisions_commits_and_trees(gitx: Git, store: Store, daemo
     assert (first.added, first.changed, first.removed) == (["master.txt"], [], [])
     assert (second.added, second.changed) == ([], ["master.txt"])
     fourth = repo.commits([revisions[3]], with_files=True)[0]
+    assert fourth.added is not None
     assert sorted(fourth.added) == ["dir0/file0.txt", "dir1/file1.txt", "dir2/file2.txt"]
     tree = repo.tree(tip.raw_id, "")
     assert tree.dirs == ["dir0", "dir1", "dir2"]
