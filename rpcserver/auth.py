@@ -84,6 +84,7 @@ _has_ip_rules = (select(UserIpRule.id)
                  .where(UserIpRule.user_id.in_([User.id, DEFAULT_USER_ID]))
                  .exists())
 _USER_ATTRIBUTES = tuple((attr.key, attr.columns[0]) for attr in User.__mapper__.column_attrs)
+_USER_NAMES = tuple(name for name, _ in _USER_ATTRIBUTES)
 _KEY_LOOKUP = (
     select(*(column for _, column in _USER_ATTRIBUTES), ApiKey.id, ApiKey.digest,
            ApiKey.revoked_on, ApiKey.expires_on, ApiKey.last_used_on, _has_ip_rules)
@@ -130,9 +131,7 @@ class KeyLookup:
     def find(self, api_key: object) -> FoundKey | None:
         """The key's row, checked; None when the database could not be asked (the call's
         transaction then runs ``authenticate``). Raises ``InvalidApiKey``."""
-        if not isinstance(api_key, str) or not is_key_shaped(api_key):
-            raise InvalidApiKey("malformed key")
-        digest = key_digest(api_key)
+        digest = _digest_of(api_key)
         try:
             raw = self._fetch(digest)
         except self.engine.dialect.loaded_dbapi.Error as exc:
@@ -176,20 +175,24 @@ def attach(session: Session, found: FoundKey, client_ip: str | None) -> Caller:
 
 def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:
     """Find the active user behind ``api_key`` in ``session``: ``KeyLookup``'s fallback."""
-    if not isinstance(api_key, str) or not is_key_shaped(api_key):
-        raise InvalidApiKey("malformed key")
-    digest = key_digest(api_key)
+    digest = _digest_of(api_key)
     row = session.execute(_KEY_LOOKUP, {"digest": digest}).first()
     if row is None:
         raise InvalidApiKey("unknown key")
     return attach(session, _checked(digest, list(row)), client_ip)
 
 
+def _digest_of(api_key: object) -> str:
+    if not isinstance(api_key, str) or not is_key_shaped(api_key):
+        raise InvalidApiKey("malformed key")
+    return key_digest(api_key)
+
+
 def _checked(digest: str, values: list[Any]) -> FoundKey:
     """A row of ``_KEY_LOOKUP``, checked; every refusal is the same ``InvalidApiKey``, its
     reason for the log only."""
-    n = len(_USER_ATTRIBUTES)
-    user = dict(zip((name for name, _ in _USER_ATTRIBUTES), values[:n], strict=True))
+    n = len(_USER_NAMES)
+    user = dict(zip(_USER_NAMES, values[:n], strict=True))
     key_id, stored_digest, revoked_on, expires_on, last_used_on, has_rules = values[n:]
     user_id = user["id"]
     # The index found the row; compare anyway in constant time, as a second line of defence.
