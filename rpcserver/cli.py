@@ -81,7 +81,7 @@ def _print_example(config: Config, key: str) -> None:
 @click.pass_context
 def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: bool,
           access_log: bool, config_path: str | None) -> None:
-    """Serve the API (gunicorn, several workers)."""
+    """Serve the API (gunicorn workers, each reading requests in an event loop)."""
     config = _load(ctx, config_path)
     _require_current_schema(config)
     _require_git(config)

@@ -30,6 +30,10 @@ class Config:
     #: Threads per worker: a slow client or a long pull holds a thread, not a whole worker.
     threads: int = 4
     max_body_bytes: int = 1024 * 1024
+    #: Seconds a connection may make no progress (send or receive nothing) before it is closed.
+    idle_timeout: int = 60
+    #: Open connections per worker process; slow clients cost a socket each, not a thread.
+    connection_limit: int = 1000
     git_timeout: int = 300
     log_level: str = "INFO"
     clone_uri_allow_private_hosts: bool = False
@@ -79,6 +83,10 @@ class Config:
             raise ConfigError("threads must be at least 1")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.idle_timeout < 1:
+            raise ConfigError("idle_timeout must be at least 1 second")
+        if self.connection_limit < 1:
+            raise ConfigError("connection_limit must be at least 1")
         if self.git_timeout < 1:
             raise ConfigError("git_timeout must be at least 1 second")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -1,4 +1,5 @@
-"""Running the app: gunicorn for production, werkzeug's reloader for development."""
+"""Running the app: gunicorn workers serving with waitress (``worker.py``) for production,
+werkzeug's reloader for development."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ctypes
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,24 +69,54 @@ class GunicornServer(BaseApplication):
 
         keep_large_allocations_out_of_the_heap()
         configure_logging(self.config)
-        return (self.app_factory or create_app)(self.config)
+        app = (self.app_factory or create_app)(self.config)
+        return AccessLog(app) if self.options.get("rpcserver_access_log") else app
+
+
+class AccessLog:
+    """One log line per request: method, path, status, duration (never the body: it holds the
+    API key)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.log = logging.getLogger("rpcserver.access")
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+        status: list[str] = []
+
+        def recording(code: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc_info)
+
+        try:
+            return self.app(environ, recording)
+        finally:
+            self.log.info("%s %s %s %s %.1f ms", environ.get("REMOTE_ADDR"),
+                          environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                          (status or ["-"])[0].split(" ", 1)[0],
+                          (time.perf_counter() - started) * 1000)
 
 
 def gunicorn_options(config: Config, bind: str, workers: int, *,
                      access_log: bool = False) -> dict[str, Any]:
-    """The gunicorn settings ``rpcserver serve`` runs with."""
+    """The gunicorn settings ``rpcserver serve`` runs with (its workers: ``worker.py``)."""
+    from . import worker
+
+    worker.configure(worker.Settings(threads=config.threads, body_limit=config.max_body_bytes,
+                                     idle_timeout=config.idle_timeout,
+                                     connection_limit=config.connection_limit))
     return {
         "bind": bind,
         "workers": workers,
         "threads": config.threads,
-        "worker_class": "gthread" if config.threads > 1 else "sync",
-        # A pull may wait up to git's timeout for another pull's lock, then fetch for as long
-        # again; the worker must outlive both (with sync workers the timeout is per request).
-        "timeout": 2 * config.git_timeout + 30,
+        "worker_class": "rpcserver.worker.BufferedWorker",
+        # The heartbeat: the worker's event loop beats every second whatever its threads
+        # are doing (a pull may take git_timeout), so a hung worker is found in 30 s.
+        "timeout": 30,
         "graceful_timeout": 10,
         "loglevel": config.log_level.lower(),
         "errorlog": "-",
-        "accesslog": "-" if access_log else None,
         "proc_name": "rpcserver",
         # gunicorn >= 24 opens a control socket at one fixed path per user; several servers
         # on one machine (tests, benchmarks) would fight over it, and we have no use for it.
@@ -121,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     # Import (only import: no engine, no connection) what every worker needs before forking
     # them, so that each worker boots at once instead of importing it all again.
     from . import api, app  # noqa: F401
-    options = gunicorn_options(config, args.bind, args.workers, access_log=args.access_log)
+    options = gunicorn_options(config, args.bind, args.workers)
+    options["rpcserver_access_log"] = args.access_log
     GunicornServer(config, options).run()
 
 

@@ -1,4 +1,4 @@
-"""A real ``rpcserver serve`` (gunicorn) on a free port, called over HTTP with requests."""
+"""A real ``rpcserver serve`` on a free port, called over HTTP with requests."""
 
 from __future__ import annotations
 
