@@ -20,6 +20,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .errors import InvalidApiKey
@@ -134,9 +135,10 @@ class KeyLookup:
         digest = _digest_of(api_key)
         try:
             raw = self._fetch(digest)
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            # A dead pooled connection (a restarted database server): the call's own
-            # transaction looks the key up again and deals with the pool.
+        except (self.engine.dialect.loaded_dbapi.Error, DBAPIError) as exc:
+            # A dead pooled connection (a restarted database server) or none to be had: the
+            # call's own transaction looks the key up again and answers ``Database
+            # unavailable`` if it cannot, never ``Invalid API key``.
             log.warning("could not look up an API key before the call: %s",
                         type(exc).__name__)
             return None

@@ -9,21 +9,74 @@ COMMITTED (PostgreSQL's default) every statement takes its own snapshot anyway, 
 transaction's BEGIN and ROLLBACK were two round trips that bought nothing (a bad key cost
 0.71 ms in-process with them and the pool's ping, 0.44 ms without); read-only means a method
 wrongly registered as a read still cannot write. The read pool does not ping a connection
-before lending it; the dispatcher retries a read once when its connection turns out to be
-dead (a restarted server). Writes keep the ping.
+before lending it. Writes keep the ping.
+
+When the database goes away (a restart, a crash, a refused connection), ``connection_lost``
+tells the dispatcher which failures it may run again: one whose transaction provably did not
+commit, because it failed before COMMIT was sent. A write whose connection died during COMMIT
+itself may have committed; ``transaction`` raises ``CommitUnknown`` for it, which is answered
+but never retried. ``unavailable`` says which driver errors are the database's fault, not the
+call's: they answer ``Database unavailable, try again`` rather than ``Internal server error``.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL's SQLSTATEs of a connection that is gone or cannot be had now: class 08
+#: (connection exception) is matched by prefix; 57P01-57P03 are an administrator's shutdown,
+#: a crash shutdown and "the database system is starting up / shutting down"; 53300 is
+#: "too many connections".
+_PG_LOST = ("57P01", "57P02", "57P03", "53300")
+#: SQLite's primary result codes of a database that cannot be used now: BUSY and LOCKED (the
+#: busy timeout ran out), IOERR, FULL, CANTOPEN.
+_SQLITE_UNAVAILABLE = (5, 6, 10, 13, 14)
+
+
+class CommitUnknown(DatabaseUnavailable):
+    """A write's connection died while its COMMIT was on the way: it may have committed, so
+    it must not run again; the client is told to look before it tries again."""
+
+
+def connection_lost(exc: DBAPIError) -> bool:
+    """The connection died or could not be made (PostgreSQL): a call that failed with this
+    before COMMIT was sent changed nothing and may run again."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, SAOperationalError):
+        return False
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    # No SQLSTATE: the driver's own report of a refused, reset or closed connection.
+    return state is None or state.startswith("08") or state in _PG_LOST
+
+
+def unavailable(exc: DBAPIError) -> bool:
+    """The database cannot serve the call now: a lost connection, or SQLite's file locked past
+    the busy timeout, unreadable, full or missing. Not a bug of the call: it is answered
+    ``Database unavailable, try again``."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_UNAVAILABLE
+    return connection_lost(exc)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -94,11 +147,37 @@ class Database:
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Session]:
-        """One unit of work: commit when the block succeeds, roll back on any exception."""
+        """One unit of work: commit when the block succeeds, roll back on any exception.
+
+        The block's changes are flushed before COMMIT, so that a failure in COMMIT itself is
+        told apart: a write's lost connection there raises ``CommitUnknown``."""
         factory = self.write_sessions if write else self.read_sessions
-        with factory() as session, session.begin():
-            yield session
+        with factory() as session:
+            session.begin()
+            try:
+                yield session
+                session.flush()
+            except BaseException:
+                _roll_back(session)
+                raise
+            try:
+                session.commit()
+            except DBAPIError as exc:
+                if not write or not connection_lost(exc):
+                    raise
+                log.error("the database connection was lost during COMMIT; the transaction "
+                          "may or may not have committed: %s", type(exc.orig).__name__)
+                raise CommitUnknown() from exc
 
     def dispose(self) -> None:
         for engine in self.engines:
             engine.dispose()
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back after the block failed; the block's error is what the caller must see, even
+    when the connection is too dead to roll back on."""
+    try:
+        session.rollback()
+    except DBAPIError as exc:
+        log.warning("rollback failed too: %s", type(exc.orig).__name__)

@@ -8,6 +8,11 @@ together: ``ctx.on_commit``/``ctx.on_rollback`` run after the transaction ends, 
 may answer a ``Deferred`` whose slow part (a network fetch) runs with no transaction open,
 followed by a short write transaction — holding SQLite's write lock for a fetch would stall
 every other writer for its whole duration.
+
+A transaction whose database connection died before its COMMIT was sent changed nothing and
+runs once more (``_once_more``); if it fails again, or died during COMMIT, or the database
+cannot be reached, the call answers ``Database unavailable, try again`` (db.py decides which
+errors those are), never ``Internal server error`` and never ``Invalid API key``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
@@ -27,13 +33,21 @@ from sqlalchemy.orm import Session
 from . import protocol
 from .auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
 from .config import Config
-from .db import Database
-from .errors import ApiError, InternalError, InvalidApiKey, MethodNotAllowed, NoSuchMethod
+from .db import Database, connection_lost, unavailable
+from .errors import (
+    ApiError,
+    DatabaseUnavailable,
+    InternalError,
+    InvalidApiKey,
+    MethodNotAllowed,
+    NoSuchMethod,
+)
 from .models import ApiKey, User, utcnow
 from .protocol import ProtocolError
 from .registry import KALLITHEA, RHODECODE, Method, Registry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,6 +59,9 @@ class CallContext:
     config: Config
     client_ip: str | None
     registry: Registry
+    #: The id of the API key that authenticated the call (None outside a call, e.g. the CLI):
+    #: a ``Deferred``'s finish checks it again.
+    key_id: int | None = None
     #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
     #: Repository), so that the handler does not look them up a second time.
     resolved: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +121,15 @@ class Dispatcher:
             result = self._call(envelope, client_ip)
         except ApiError as exc:
             return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
+        except DBAPIError as exc:
+            if not unavailable(exc):
+                _log_internal_error(envelope.method, exc)
+                return protocol.answer(envelope.id, None, InternalError.text,
+                                       has_id=envelope.has_id)
+            log.warning("database unavailable for %s: %s", _loggable(envelope.method),
+                        _primary(exc))
+            return protocol.answer(envelope.id, None, DatabaseUnavailable.text,
+                                   has_id=envelope.has_id)
         except Exception as exc:
             _log_internal_error(envelope.method, exc)
             return protocol.answer(envelope.id, None, InternalError.text,
@@ -125,21 +151,10 @@ class Dispatcher:
         except InvalidApiKey as exc:
             _log_refusal(client_ip, exc)
             raise
-        try:
-            ctx, result = self._first_transaction(envelope, found, method, client_ip,
-                                                  write=write)
-        except DBAPIError as exc:
-            # A read's pooled connection may have died with a restarted database server (the
-            # read pool does not ping, see db.py); the pool has dropped it, and a read can run
-            # again. A write is never retried: its pool pings before lending.
-            if write or not exc.connection_invalidated:
-                raise
-            log.warning("retrying %s once: its database connection was lost",
-                        _loggable(envelope.method))
-            ctx, result = self._first_transaction(envelope, found, method, client_ip,
-                                                  write=write)
+        ctx, result = _once_more(envelope.method, partial(
+            self._first_transaction, envelope, found, method, client_ip, write=write))
         if isinstance(result, Deferred):
-            result = self._finish(ctx, result)
+            result = self._finish(envelope.method, ctx, result)
         log.debug("%s by user id %s in %.1f ms", envelope.method, ctx.user.id,
                   (time.perf_counter() - started) * 1000)
         return result
@@ -173,7 +188,8 @@ class Dispatcher:
                         raise NoSuchMethod(name)
                     args = method.check_args(envelope.args)
                     ctx = CallContext(session=session, user=caller.user, config=self.config,
-                                      client_ip=client_ip, registry=self.registry)
+                                      client_ip=client_ip, registry=self.registry,
+                                      key_id=caller.key.id)
                     method.permission.check(ctx, args)
                     result = method.handler(ctx, **args)
                     session.flush()
@@ -188,25 +204,35 @@ class Dispatcher:
             if key_id is not None:
                 self._touch_key(key_id)
 
-    def _finish(self, first: CallContext, deferred: Deferred) -> Any:
-        """Run a ``Deferred``: its work outside any transaction, its finish in a write one."""
+    def _finish(self, name: Any, first: CallContext, deferred: Deferred) -> Any:
+        """Run a ``Deferred``: its work outside any transaction, its finish in a write one
+        (run once more, as the first, when its connection died before COMMIT)."""
         with deferred.work() as outcome:
-            ctx: CallContext | None = None
-            try:
-                with self.db.transaction(write=True) as session:
-                    user = session.get(User, first.user.id)
-                    if user is None or not user.active:
-                        raise InvalidApiKey("the caller was deleted or deactivated mid-call")
-                    ctx = CallContext(session=session, user=user, config=first.config,
-                                      client_ip=first.client_ip, registry=first.registry)
-                    result = deferred.finish(ctx, outcome)
-                    session.flush()
-            except BaseException:
-                if ctx is not None:
-                    ctx.finished(committed=False)
-                raise
-            ctx.finished(committed=True)
-            return result
+            return _once_more(name, partial(self._finish_transaction, first, deferred,
+                                            outcome))
+
+    def _finish_transaction(self, first: CallContext, deferred: Deferred, outcome: Any) -> Any:
+        """The finish, after the caller and its key are checked again: either may have been
+        deactivated, revoked or expired while the slow part ran."""
+        ctx: CallContext | None = None
+        try:
+            with self.db.transaction(write=True) as session:
+                user = session.get(User, first.user.id)
+                if user is None or not user.active:
+                    raise InvalidApiKey("the caller was deleted or deactivated mid-call")
+                if first.key_id is not None:
+                    _check_key_still_valid(session.get(ApiKey, first.key_id), user.id)
+                ctx = CallContext(session=session, user=user, config=first.config,
+                                  client_ip=first.client_ip, registry=first.registry,
+                                  key_id=first.key_id)
+                result = deferred.finish(ctx, outcome)
+                session.flush()
+        except BaseException:
+            if ctx is not None:
+                ctx.finished(committed=False)
+            raise
+        ctx.finished(committed=True)
+        return result
 
     def _touch_key(self, key_id: int) -> None:
         """Record that a key was used; a separate write so that read calls stay reads."""
@@ -216,6 +242,38 @@ class Dispatcher:
                                 .values(last_used_on=utcnow()))
         except Exception:
             log.exception("could not record the use of API key id %s", key_id)
+
+
+def _once_more(name: Any, attempt: Callable[[], T]) -> T:
+    """``attempt()``, and once more if its database connection died before its transaction
+    committed (``db.CommitUnknown``, a failed COMMIT, is not a ``DBAPIError``: never run again).
+
+    A restarted database server breaks every pooled connection; the pool has dropped them, and
+    the second attempt gets a new one. A second failure is the caller's answer.
+    """
+    try:
+        return attempt()
+    except DBAPIError as exc:
+        if not connection_lost(exc):
+            raise
+        log.warning("retrying %s once: its database connection was lost (%s)",
+                    _loggable(name), _primary(exc))
+    return attempt()
+
+
+def _check_key_still_valid(key: ApiKey | None, user_id: int) -> None:
+    if key is None or key.user_id != user_id:
+        raise InvalidApiKey("the caller's key was deleted mid-call")
+    if key.revoked_on is not None:
+        raise InvalidApiKey(f"key id {key.id} of user id {user_id} was revoked mid-call")
+    if key.expires_on is not None and key.expires_on <= utcnow():
+        raise InvalidApiKey(f"key id {key.id} of user id {user_id} expired mid-call")
+
+
+def _primary(exc: DBAPIError) -> str:
+    """The driver error's class and first line: no parameters, no quoted row."""
+    text = str(exc.orig)
+    return f"{type(exc.orig).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _log_refusal(client_ip: str | None, exc: InvalidApiKey) -> None:
@@ -232,10 +290,9 @@ def _log_internal_error(method: Any, exc: Exception) -> None:
     if not isinstance(exc, DBAPIError):
         log.exception("internal error in method %s", _loggable(method))
         return
-    primary = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
     stack = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("database error in method %s: %s: %s\nTraceback (most recent call last):\n%s",
-              _loggable(method), type(exc.orig).__name__, primary, stack)
+    log.error("database error in method %s: %s\nTraceback (most recent call last):\n%s",
+              _loggable(method), _primary(exc), stack)
 
 
 def _loggable(name: Any) -> str:

@@ -12,6 +12,8 @@ Each class carries its wire text; the dispatcher turns any ``ApiError`` into the
     ├── MissingArg / UnknownArgs / InvalidArg
     ├── AccessDenied              the caller lacks the method's permission
     ├── NotFound                  an object that does not exist or may not be seen
+    ├── DatabaseUnavailable       the database could not be reached (db.py decides which
+    │                             driver errors mean that)
     └── InternalError
 """
 
@@ -76,6 +78,13 @@ class NotFound(ApiError):
 
     def __init__(self, kind: str, value: object) -> None:
         super().__init__(f"{kind} `{value}` does not exist")
+
+
+class DatabaseUnavailable(ApiError):
+    """The database could not be reached, or the connection died during the call; a script
+    should wait and call again, not think its key or its arguments are wrong."""
+
+    text = "Database unavailable, try again"
 
 
 class InternalError(ApiError):
