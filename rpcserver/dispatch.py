@@ -48,6 +48,9 @@ from .registry import KALLITHEA, RHODECODE, Method, Registry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: How long a call waits before its second attempt when no connection could be made: a
+#: restarting server refuses connections for a few tenths of a second.
+RECONNECT_PAUSE = 0.3
 
 
 @dataclass
@@ -249,7 +252,9 @@ def _once_more(name: Any, attempt: Callable[[], T]) -> T:
     committed (``db.CommitUnknown``, a failed COMMIT, is not a ``DBAPIError``: never run again).
 
     A restarted database server breaks every pooled connection; the pool has dropped them, and
-    the second attempt gets a new one. A second failure is the caller's answer.
+    the second attempt gets a new one at once. When no connection could be made at all (the
+    server is restarting), the second attempt waits ``RECONNECT_PAUSE`` first. A second
+    failure is the caller's answer.
     """
     try:
         return attempt()
@@ -258,6 +263,8 @@ def _once_more(name: Any, attempt: Callable[[], T]) -> T:
             raise
         log.warning("retrying %s once: its database connection was lost (%s)",
                     _loggable(name), _primary(exc))
+        if not exc.connection_invalidated:
+            time.sleep(RECONNECT_PAUSE)
     return attempt()
 
 
