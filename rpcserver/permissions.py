@@ -476,21 +476,30 @@ ANYONE: Requirement = _Anyone()
 
 
 class SelfOrAdmin:
-    """The caller may name itself (by id or by its own name); only an admin anyone else."""
+    """The caller may name itself (by id or by its own name); only an admin anyone else.
+
+    ``userid`` is resolved the way every look-up resolves it (a digit-only string is an id,
+    API.md §2) and the ids are compared: comparing the raw value with the caller's name let a
+    user named ``2`` read user id 2. A user that is not the caller, or no user, is refused
+    with one text, so a non-admin learns nothing about who exists. Stores the user found in
+    ``ctx.resolved[arg]``.
+    """
 
     def __init__(self, arg: str) -> None:
         self.arg = arg
         self.description = f"admin, or any user for itself (`{arg}` omitted or its own)"
 
     def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
-        if ctx.user.admin:
-            return
         value = args.get(self.arg)
         if value is None:
             return
-        own = {ctx.user.id, str(ctx.user.id), ctx.user.username}
-        if value not in own or isinstance(value, bool):
+        if ctx.user.admin:
+            ctx.resolved[self.arg] = lookup.get_user(ctx.session, value)
+            return
+        found = lookup.user_or_none(ctx.session, value)
+        if found is None or found.id != ctx.user.id:
             raise ApiError("userid is not the same as your user")
+        ctx.resolved[self.arg] = found
 
 
 class HasGlobal:

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import schemas, serialize
 from ..auth import hash_password
 from ..dispatch import CallContext
-from ..errors import ApiError
+from ..errors import ApiError, InvalidArg
+from ..lookup import as_id
 from ..lookup import get_user as find_user
 from ..models import RepoGroup, Repository, User, UserGroup
 from ..permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, user_permissions
@@ -22,6 +23,8 @@ registry = Registry()
 
 #: The most users one get_users call returns; page with ``offset`` beyond it.
 MAX_PAGE = 10_000
+#: Why a digit-only username is refused (``Invalid `username` arg in JSON DATA: ...``).
+DIGITS_ONLY = "must not be only digits (a digit-only string names a user by id)"
 
 _USER_FIELDS = {
     "password": schemas.PASSWORD,
@@ -39,7 +42,7 @@ _USER_FIELDS = {
                  permission=SelfOrAdmin("userid"))
 def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
     """A user and its effective permissions; without ``userid``, the caller."""
-    user = ctx.user if userid is None else find_user(ctx.session, userid)
+    user = ctx.user if userid is None else ctx.resolved["userid"]
     data = serialize.user(user)
     data["permissions"] = user_permissions(ctx.session, user)
     return data
@@ -91,6 +94,7 @@ def create_user_rhodecode(ctx: CallContext, username: str, email: str, password:
 
 def add_user(ctx: CallContext, *, username: str, email: str, password: str,
              **fields: Any) -> User:
+    _check_not_an_id(username)
     session = ctx.session
     email = email.lower()
     user = User(username=username, email=email, password_hash=hash_password(password),
@@ -105,6 +109,13 @@ def add_user(ctx: CallContext, *, username: str, email: str, password: str,
         _refuse_taken(ctx, username, email)
         raise
     return user
+
+
+def _check_not_an_id(username: str) -> None:
+    """Refuse a digit-only username: every look-up reads ``"2"`` as user id 2 (API.md §2, as
+    Kallithea does), so such a user could never be named by its name (docs/compatibility.md)."""
+    if as_id(username) is not None:
+        raise InvalidArg("username", DIGITS_ONLY)
 
 
 def _refuse_taken(ctx: CallContext, username: str, email: str) -> None:
@@ -128,6 +139,8 @@ def update_user(ctx: CallContext, userid: Any, username: str | None = None,
     user = find_user(ctx.session, userid)
     if user.id == DEFAULT_USER_ID:
         raise ApiError("editing default user is forbidden")
+    if username is not None and username != user.username:
+        _check_not_an_id(username)
     failed = ApiError(f"failed to update user `{userid}`")
     if username is not None and username.lower() != user.username.lower() and _name_taken(
             ctx, username):
