@@ -272,9 +272,11 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: 
     check_name("repo_name", repo_name)
     if owner is not None and not ctx.user.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
+    # The right to the destination before its name: otherwise a caller who may not create
+    # in `grp` could tell a hidden `grp/x` (already exist) from a free one (no permission).
+    group = destination_group(ctx, repo_name)
     if name_taken(ctx, repo_name) is not None:
         raise ApiError(f"repo `{repo_name}` already exist")
-    group = destination_group(ctx, repo_name)
     owner_user = _owner_for(ctx, owner)
     source = (checked_source(ctx.config, clone_uri, admin=ctx.user.admin) if clone_uri
               else None)
@@ -308,12 +310,12 @@ def fork_repo(ctx: CallContext, repoid: Any, fork_name: str, owner: Any = None,
     ``copy_permissions`` copies the source's grants."""
     source: Repository = ctx.resolved["repoid"]
     check_name("fork_name", fork_name)
+    owner_user = _owner_for(ctx, owner)
+    group = destination_group(ctx, fork_name, top_level_permission=None)  # before the name
     existing = name_taken(ctx, fork_name)
     if existing is not None:
         kind = "fork" if isinstance(existing, Repository) and existing.fork_of_id else "repo"
         raise ApiError(f"{kind} `{fork_name}` already exist")
-    owner_user = _owner_for(ctx, owner)
-    group = destination_group(ctx, fork_name, top_level_permission=None)
     new = _NewRepo(name=fork_name, group_id=group.id if group else None,
                    owner_id=owner_user.id, private=private, description=description,
                    clone_uri=None, landing_rev=landing_rev, enable_statistics=False,
@@ -378,10 +380,10 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
     new_name = _new_name(ctx, repo, name, group)
     if new_name != repo.name:
         check_name("name" if name is not None else "group", new_name)
+        destination = destination_group(ctx, new_name)  # before the name, as create_repo
         if name_taken(ctx, new_name) is not None:
             log.info("update_repo %s: %s is taken", repo.id, new_name)
             raise failed
-        destination = destination_group(ctx, new_name)
         if destination is not None:
             lock_group_row(ctx, destination.id)
         store = store_for(ctx.config)
