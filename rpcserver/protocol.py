@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequest
+from .schemas import nested_deeper_than
 
 REQUIRED_KEYS = ("api_key", "method", "args")
+#: Row 4 for a body the parser cannot nest into, and for an ``id`` nested deeper than
+#: ``schemas.MAX_NESTING``.
+NESTING_TOO_DEEP = "JSON parse error ERR:nesting too deep"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -62,26 +66,28 @@ def parse_json(body: bytes) -> Any:
         raise ProtocolError(f"JSON parse error ERR:body is not UTF-8 ({exc.reason} at byte "
                             f"{exc.start})") from None
     except RecursionError:
-        raise ProtocolError("JSON parse error ERR:nesting too deep") from None
+        raise ProtocolError(NESTING_TOO_DEEP) from None
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise ProtocolError(f"JSON parse error ERR:{exc}") from None
 
 
 def _check_storable(value: Any) -> None:
     """Refuse NUL characters and half surrogate pairs (``\\ud800``): JSON can escape them,
-    but PostgreSQL cannot store the one and UTF-8 cannot encode the other."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("a string holds a NUL character")
-        if _SURROGATE.search(value):
-            raise ValueError("a string holds a lone UTF-16 surrogate escape")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(key)
-            _check_storable(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_storable(item)
+    but PostgreSQL cannot store the one and UTF-8 cannot encode the other. Walks without
+    recursion: the value may nest as deep as the parser allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("a string holds a NUL character")
+            if _SURROGATE.search(item):
+                raise ValueError("a string holds a lone UTF-16 surrogate escape")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def decode(body: bytes) -> Envelope:
@@ -90,6 +96,10 @@ def decode(body: bytes) -> Envelope:
         raise ProtocolError("Incorrect JSON query: body must be a JSON object")
     has_id = "id" in data or "jsonrpc" in data
     id_ = data.get("id")
+    if nested_deeper_than(id_):
+        # The answer echoes the id: encoding one nested ~1,000 deep exhausts the encoder's
+        # recursion. Refused as the parser refuses a deeper one (row 4).
+        raise ProtocolError(NESTING_TOO_DEEP)
     for key in REQUIRED_KEYS:
         if key not in data:
             answer_id = None if key == "api_key" else id_

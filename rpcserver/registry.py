@@ -2,7 +2,9 @@
 permission in a plain dict, looked up by name (never ``getattr`` on a class).
 
 Argument checking yields API.md §1 rows 12-14, in that order: missing (the last missing one in
-parameter order), unknown (names sorted), then type or range.
+parameter order), unknown (names sorted), then type or range — and within row 14 first the
+nesting bound (``schemas.MAX_NESTING``), because validating a value nested ~1,000 deep
+exhausts Python's recursion inside jsonschema.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from .errors import InvalidArg, MissingArg, UnknownArgs
-from .schemas import STRING_BOOLEAN
+from .schemas import STRING_BOOLEAN, nested_deeper_than
 
 if TYPE_CHECKING:
     from .permissions import Requirement
+
+#: API.md §8: ``Invalid `<arg>` arg in JSON DATA: nested too deeply``.
+NESTED_TOO_DEEPLY = "nested too deeply"
 
 KALLITHEA = "kallithea"
 #: RhodeCode 1.2 scripts send envelopes without ``id``; some names mean other things there.
@@ -67,6 +72,9 @@ class Method:
         unknown = [name for name in args if name not in self.schema["properties"]]
         if unknown:
             raise UnknownArgs(unknown)
+        for name in self.params:
+            if name in args and nested_deeper_than(args[name]):
+                raise InvalidArg(name, NESTED_TOO_DEEPLY)
         errors = list(self.validator.iter_errors(args))
         if errors:
             order = {name: i for i, name in enumerate(self.params)}

@@ -14,6 +14,24 @@ Schema = dict[str, Any]
 MAX_ID = 2**31 - 1
 NAME_MAX = 255
 TEXT_MAX = 10_000
+#: The deepest nesting of lists and objects an argument value (and an envelope's ``id``) may
+#: have: ``[[1]]`` is 2. Checked without recursion before anything recurses over the value
+#: (jsonschema, the answer's encoder), whose recursion a value of ~1,000 levels exhausts.
+MAX_NESTING = 32
+
+
+def nested_deeper_than(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` deep; stops as soon as
+    it knows, and never recurses."""
+    stack = [(value, 0)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        depth += 1
+        if depth > limit:
+            return True
+        stack.extend((child, depth) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def obj(*, required: tuple[str, ...] = (), **properties: Schema) -> Schema:
