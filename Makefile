@@ -12,7 +12,7 @@ KALLITHEA_VENV ?= .venv-kallithea
 KALLITHEA_REQS := tests/compat/kallithea-client.txt
 KALLITHEA_STAMP := $(KALLITHEA_VENV)/.installed
 
-.PHONY: install kallithea-client serve test lint format typecheck check bench docs clean
+.PHONY: install kallithea-client serve test lint format typecheck check bench docs clean fuzz
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,16 @@ docs: install
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The hostile fuzz suites at scale (tests/security/test_fuzz_*.py; CI runs them at 10,000
+# bodies and 40 examples per method): 200,000 bodies, 300 examples per method, new examples
+# each run. About 5 minutes; not part of `check`. Reproduce a bulk failure with its FUZZ_SEED.
+FUZZ_BODIES ?= 200000
+FUZZ_EXAMPLES ?= 300
+FUZZ_SEED ?= 20250601
+fuzz: install
+	FUZZ_BODIES=$(FUZZ_BODIES) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_RANDOM=1 \
+	  $(BIN)/pytest tests/security/test_fuzz_envelope.py tests/security/test_fuzz_args.py -q -s
 
 clean:
 	rm -rf $(VENV) $(KALLITHEA_VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
