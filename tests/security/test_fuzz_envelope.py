@@ -53,7 +53,7 @@ def test_bulk(client: Client, bodies: Callable[[int], Bodies],
         except AssertionError as exc:
             raise AssertionError(f"body #{index} (FUZZ_SEED={SEED}): {body[:300]!r}") from exc
         text = answer["error"] or "ok"
-        key = text.split(":")[0][:12]
+        key = text.split(":")[0][:40]
         errors[key] = errors.get(key, 0) + 1
     elapsed = time.perf_counter() - started
     top = sorted(errors.items(), key=lambda kv: -kv[1])[:12]
