@@ -233,3 +233,57 @@ def create_api_key(ctx: click.Context, username: str, description: str,
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
+
+
+@main.group("known-hosts")
+def known_hosts_group() -> None:
+    """The ssh host keys that ssh:// clone URIs may use (nothing else is trusted)."""
+
+
+def _known_hosts_path(ctx: click.Context) -> Path:
+    from .repositories import known_hosts_file
+
+    return known_hosts_file(_load(ctx, None))
+
+
+@known_hosts_group.command("add")
+@click.argument("host")
+@click.option("--port", type=int, default=22, show_default=True)
+@click.option("--key", "key_text", default=None,
+              help="The public key (`ssh-ed25519 AAAA...`); default: read from standard input.")
+@click.pass_context
+def known_hosts_add(ctx: click.Context, host: str, port: int, key_text: str | None) -> None:
+    """Trust HOST's ssh host key (as printed by `ssh-keyscan HOST`, run by hand)."""
+    from . import known_hosts
+
+    text = key_text if key_text is not None else sys.stdin.read()
+    try:
+        entry = known_hosts.parse_key(host, port, text.strip())
+    except known_hosts.KnownHostsError as exc:
+        raise click.ClickException(str(exc)) from None
+    added = known_hosts.add(_known_hosts_path(ctx), entry)
+    click.echo(f"{'added' if added else 'already present'}: {entry.pattern} {entry.key_type}")
+
+
+@known_hosts_group.command("list")
+@click.pass_context
+def known_hosts_list(ctx: click.Context) -> None:
+    """Print the trusted host keys, one per line."""
+    from . import known_hosts
+
+    for entry in known_hosts.read(_known_hosts_path(ctx)):
+        click.echo(entry.line())
+
+
+@known_hosts_group.command("remove")
+@click.argument("host")
+@click.option("--port", type=int, default=None, help="Only the key for this port.")
+@click.pass_context
+def known_hosts_remove(ctx: click.Context, host: str, port: int | None) -> None:
+    """Stop trusting HOST's ssh host keys."""
+    from . import known_hosts
+
+    removed = known_hosts.remove(_known_hosts_path(ctx), host, port)
+    if not removed:
+        raise click.ClickException(f"no key for {host} is trusted")
+    click.echo(f"removed {removed} key(s) of {host}")

@@ -54,6 +54,9 @@ class Source:
     pins: tuple[str, ...] = ()
     #: Strings to blank out of anything logged (the password, raw and decoded).
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: ssh: the host name the URL named, when ``url`` names its checked address instead;
+    #: the host key is looked up under this name (ssh's ``HostKeyAlias``).
+    ssh_host_key_alias: str | None = None
 
     @property
     def masked(self) -> str:
@@ -115,7 +118,34 @@ def mask(uri: str | None) -> str | None:
     return f"{uri[:start]}{user}:***@{hostport}{uri[end:]}"
 
 
+#: Characters that end the host part for one parser but not for another: ``urlsplit`` stops at
+#: ``#`` and ``?``, git hands ssh the whole authority and ssh takes the host after the last
+#: ``@`` (``ssh://good.example#@127.0.0.1/x`` would dial loopback).
+_AMBIGUOUS = "#?\\ \t"
+
+
+def _authority(uri: str) -> tuple[str, str]:
+    """(the text between ``://`` and the next ``/``, the rest from that ``/`` on)."""
+    start = uri.index("://") + 3
+    end = uri.find("/", start)
+    end = len(uri) if end == -1 else end
+    return uri[start:end], uri[end:]
+
+
+def _check_authority(authority: str) -> None:
+    if any(c in authority for c in _AMBIGUOUS):
+        raise CloneUriError("the host part must not contain `#`, `?`, `\\` or spaces")
+    if authority.count("@") > 1:
+        raise CloneUriError("the host part must not contain more than one `@`")
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def _network(uri: str, scheme: str, policy: Policy, resolve: bool) -> Source:
+    if scheme in ("ssh", "git"):
+        _check_authority(_authority(uri)[0])
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -129,18 +159,35 @@ def _network(uri: str, scheme: str, policy: Policy, resolve: bool) -> Source:
     port = port or DEFAULT_PORTS[scheme]
     addresses = _allowed_addresses(host, port, policy, resolve)
     protocols = ("http", "https") if scheme in ("http", "https") else (scheme,)
-    pins: tuple[str, ...] = ()
-    if addresses and scheme in ("http", "https") and _is_name(host):
-        listed = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
-        pins = (f"{host}:{port}:{listed}",)
-    return Source(url=uri, scheme=scheme, protocols=protocols, pins=pins, secrets=secrets)
+    if scheme in ("http", "https"):
+        pins: tuple[str, ...] = ()
+        if addresses and _is_name(host):
+            pins = (f"{host}:{port}:{','.join(_bracketed(a) for a in addresses)}",)
+        return Source(url=uri, scheme=scheme, protocols=protocols, pins=pins, secrets=secrets)
+    # ssh and git: git is handed a URL rebuilt from the checked parts, naming the checked
+    # address, so nothing can resolve or parse the host differently later.
+    authority, rest = _authority(uri)
+    userinfo, at, _hostport = authority.rpartition("@")
+    pinned = _pin(host, port, addresses, policy, resolve)
+    hostpart = _bracketed(pinned or host)
+    portpart = f":{parts.port}" if parts.port else ""
+    url = f"{scheme}://{userinfo}{at}{hostpart}{portpart}{rest}"
+    alias = host if pinned is not None and scheme == "ssh" else None
+    return Source(url=url, scheme=scheme, protocols=protocols, secrets=secrets,
+                  ssh_host_key_alias=alias)
 
 
 def _scp(uri: str, found: re.Match[str], policy: Policy, resolve: bool) -> Source:
     host = found.group("host").strip("[]")
+    user = found.group("user")
+    if any(c in (user or "") + host for c in _AMBIGUOUS):
+        raise CloneUriError("the host part must not contain `#`, `?`, `\\` or spaces")
     _check_host_syntax(host)
-    _allowed_addresses(host, DEFAULT_PORTS["ssh"], policy, resolve)
-    return Source(url=uri, scheme="ssh", protocols=("ssh",))
+    addresses = _allowed_addresses(host, DEFAULT_PORTS["ssh"], policy, resolve)
+    pinned = _pin(host, DEFAULT_PORTS["ssh"], addresses, policy, resolve)
+    url = f"{user + '@' if user else ''}{_bracketed(pinned or host)}:{found.group('path')}"
+    return Source(url=url, scheme="ssh", protocols=("ssh",),
+                  ssh_host_key_alias=host if pinned is not None else None)
 
 
 def _local(uri: str, path: str, policy: Policy, *, file_url: bool) -> Source:
@@ -154,6 +201,24 @@ def _local(uri: str, path: str, policy: Policy, *, file_url: bool) -> Source:
     if not path.startswith("/"):
         raise CloneUriError("a local path must be absolute")
     return Source(url=uri, scheme="file", protocols=("file",))
+
+
+def _pin(host: str, port: int, addresses: list[str], policy: Policy,
+         resolve: bool) -> str | None:
+    """The address an ssh or git host name is pinned to (None: an address already, or not
+    resolved). With private hosts allowed the name is not checked, but is still pinned when
+    it resolves, so that the host git dials is the one resolved now."""
+    if not _is_name(host):
+        return None
+    if addresses:
+        return addresses[0]
+    if not (policy.allow_private_hosts and resolve):
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})[0]
 
 
 def _check_host_syntax(host: str) -> None:

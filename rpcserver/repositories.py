@@ -19,6 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -72,7 +73,12 @@ OWNER_ONLY_FOR_ADMIN = "Only Kallithea admin can specify `owner` param"
 
 
 def git_for(config: Config) -> Git:
-    return Git.find(config.git_timeout)
+    return Git.find(config.git_timeout, known_hosts=str(known_hosts_file(config)))
+
+
+def known_hosts_file(config: Config) -> Path:
+    """The ssh host keys clone URIs may use (``rpcserver known-hosts``)."""
+    return store_for(config).internal / "known_hosts"
 
 
 def store_for(config: Config) -> Store:

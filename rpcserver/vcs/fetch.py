@@ -54,23 +54,25 @@ FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc
          "--no-show-forced-updates", "--no-recurse-submodules")
 
 
-def _remote_config(source: Source) -> list[tuple[str, str]]:
+def _remote_config(git: Git, source: Source) -> list[tuple[str, str]]:
     config = [(f"remote.{REMOTE}.url", source.url)]
     config += [("http.curloptResolve", pin) for pin in source.pins]
+    if source.ssh_host_key_alias is not None:
+        config.append(("core.sshCommand", git.ssh_command(source.ssh_host_key_alias)))
     return config
 
 
 def fetch(git: Git, git_dir: Path, source: Source) -> None:
     """Fetch every branch and tag of ``source`` into ``git_dir`` (same names)."""
     git.run([*FETCH, "--", REMOTE, *REFSPECS], git_dir=str(git_dir),
-            protocols=source.protocols, config=_remote_config(source),
+            protocols=source.protocols, config=_remote_config(git, source),
             redact=source.secrets)
 
 
 def remote_head(git: Git, source: Source) -> str | None:
     """The branch the remote's HEAD names (``refs/heads/...``), or None if it has none."""
     out = git.run(["ls-remote", "--symref", "--", REMOTE, "HEAD"], protocols=source.protocols,
-                  config=_remote_config(source), redact=source.secrets)
+                  config=_remote_config(git, source), redact=source.secrets)
     for line in out.decode("utf-8", "replace").splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
             target = line[len("ref: "):-len("\tHEAD")]

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -68,12 +69,28 @@ class Git:
     timeout: float
     #: Extra environment for every call (tests use it for nothing; kept for deployments).
     env: Mapping[str, str] = field(default_factory=dict)
+    #: The only host keys ssh accepts (``rpcserver known-hosts``); none by default.
+    known_hosts: str = os.devnull
 
     @classmethod
-    def find(cls, timeout: float) -> Git:
+    def find(cls, timeout: float, known_hosts: str = os.devnull) -> Git:
         """The git on PATH; ``GitMissing`` with a message an admin can act on otherwise."""
         executable, version = _locate()
-        return cls(executable=executable, version=version, timeout=timeout)
+        return cls(executable=executable, version=version, timeout=timeout,
+                   known_hosts=known_hosts)
+
+    def ssh_command(self, host_key_alias: str | None = None) -> str:
+        """How git runs ssh: no user or system ssh config (``-F /dev/null``: no ProxyCommand,
+        no aliases), no prompts, and only host keys from the server's own known_hosts."""
+        # Quoted for ssh too: UserKnownHostsFile takes several files, split at spaces.
+        argv = ["ssh", "-F", os.devnull, "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=yes",
+                "-o", f'UserKnownHostsFile="{self.known_hosts}"',
+                "-o", f"GlobalKnownHostsFile={os.devnull}", "-o", "UpdateHostKeys=no",
+                "-o", "CheckHostIP=no", "-o", "ConnectTimeout=30"]
+        if host_key_alias is not None:
+            argv += ["-o", f"HostKeyAlias={host_key_alias}"]
+        return " ".join(shlex.quote(arg) for arg in argv)
 
     @property
     def can_pin_hosts(self) -> bool:
@@ -119,7 +136,8 @@ class Git:
         env = dict(_base_environment())
         env.update(self.env)
         env["GIT_ALLOW_PROTOCOL"] = ":".join(protocols)
-        pairs = [*SAFE_CONFIG, *config]
+        # Later entries win: a fetch may give its own core.sshCommand (with HostKeyAlias).
+        pairs = [*SAFE_CONFIG, ("core.sshCommand", self.ssh_command()), *config]
         env["GIT_CONFIG_COUNT"] = str(len(pairs))
         for i, (key, value) in enumerate(pairs):
             env[f"GIT_CONFIG_KEY_{i}"] = key
@@ -132,7 +150,8 @@ def _base_environment() -> dict[str, str]:
     """The server's environment without any ``GIT_*`` variable, plus our fixed settings.
 
     Proxy and CA settings (``https_proxy``, ``SSL_CERT_FILE``) pass through; a stray
-    ``GIT_DIR`` or ``GIT_SSH_COMMAND`` from the service manager does not.
+    ``GIT_DIR`` or ``GIT_SSH_COMMAND`` from the service manager does not (ssh is run as
+    ``core.sshCommand``, see ``Git.ssh_command``).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.pop("SSH_ASKPASS", None)
@@ -144,7 +163,6 @@ def _base_environment() -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": os.devnull,
         # Overrides a repository's core.askPass; an empty answer fails authentication.
         "GIT_ASKPASS": shutil.which("false") or "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
         "GIT_NO_REPLACE_OBJECTS": "1",
         "GIT_OPTIONAL_LOCKS": "0",
     })
