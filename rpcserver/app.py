@@ -20,6 +20,7 @@ from .db import Database
 from .dispatch import Dispatcher
 from .errors import InternalError
 from .registry import Registry
+from .vcs import Store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -83,4 +84,15 @@ def create_app(config: Config | None = None, registry: Registry | None = None,
         registry = build_registry()
     if db is None:
         db = Database.connect(config.database_url)
+    _sweep(config)
     return ApiApp(config, db, registry)
+
+
+def _sweep(config: Config) -> None:
+    """Scratch left by a process killed mid-create or mid-pull goes at start-up (each worker
+    process builds its app: a worker that died and was replaced too); live scratch of
+    another worker is kept (``Store.scratch``)."""
+    try:
+        Store.at(config.repos_root).sweep()
+    except OSError as exc:
+        log.warning("could not sweep %s: %s", config.repos_root, exc)

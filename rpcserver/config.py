@@ -38,6 +38,10 @@ class Config:
     log_level: str = "INFO"
     clone_uri_allow_private_hosts: bool = False
     clone_uri_allow_local_paths: bool = False
+    #: A fetch whose remote sends nothing for this long is killed (git_timeout caps the whole).
+    git_stall_timeout: int = 60
+    #: Network fetches (create_repo with clone_uri, pull) one user may run at once; 0: any.
+    max_fetches_per_user: int = 2
     #: Where this config was read from (None: defaults and environment only).
     path: str | None = None
 
@@ -89,6 +93,11 @@ class Config:
             raise ConfigError("connection_limit must be at least 1")
         if self.git_timeout < 1:
             raise ConfigError("git_timeout must be at least 1 second")
+        if not 1 <= self.git_stall_timeout <= self.git_timeout:
+            raise ConfigError("git_stall_timeout must be at least 1 second and at most "
+                              "git_timeout")
+        if self.max_fetches_per_user < 0:
+            raise ConfigError("max_fetches_per_user must be 0 (no limit) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level")
         return dataclasses.replace(self, repos_root=repos_root, database_url=db,

@@ -15,9 +15,10 @@ helpers so that every method names, checks, creates and moves things the same wa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,15 @@ from .vcs.store import parent_of
 log = logging.getLogger(__name__)
 
 OWNER_ONLY_FOR_ADMIN = "Only Kallithea admin can specify `owner` param"
+TOO_MANY_FETCHES = "too many fetches running for user `{}`, try again later"
 
 
 # -- configuration-derived tools ----------------------------------------------------------
 
 
 def git_for(config: Config) -> Git:
-    return Git.find(config.git_timeout, known_hosts=str(known_hosts_file(config)))
+    return Git.find(config.git_timeout, config.git_stall_timeout,
+                    known_hosts=str(known_hosts_file(config)))
 
 
 def known_hosts_file(config: Config) -> Path:
@@ -131,6 +134,30 @@ def hold_locks(ctx: CallContext, changes: DiskChanges, repo_ids: Iterable[int],
         log.info("%s is being pulled; refusing to move or delete it", exc)
         raise failed from None
     changes.hold(lock)
+
+
+@contextlib.contextmanager
+def fetch_slot(config: Config, fetcher: tuple[int, str] | None,
+               source: clone_uri.Source | None) -> Iterator[None]:
+    """Hold one of the ``max_fetches_per_user`` slots of ``fetcher`` (user id, name) while
+    fetching from ``source`` over the network; refuse at once when all are taken. A remote
+    that accepts and stays silent holds a worker thread until ``git_stall_timeout``: without
+    this one user could hold them all. Local sources (a fork's parent) take none."""
+    limit = config.max_fetches_per_user
+    if fetcher is None or source is None or source.scheme == "file" or limit == 0:
+        yield
+        return
+    user_id, username = fetcher
+    slot = store_for(config).fetch_slot(user_id, limit)
+    try:
+        slot.acquire()
+    except Busy:
+        log.info("user id %s already runs %d fetches; refusing another", user_id, limit)
+        raise ApiError(TOO_MANY_FETCHES.format(username)) from None
+    try:
+        yield
+    finally:
+        slot.release()
 
 
 # -- names --------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..repositories import (
     add_repo_group,
     add_repository,
     checked_source,
+    fetch_slot,
     git_for,
     last_changeset,
     name_taken,
@@ -58,6 +59,8 @@ class _Plan:
     source: Source | None
     #: ``last_changeset`` as cached when the pull was asked for (None: not yet known)
     cache: dict[str, Any] | None = None
+    #: who asked (user id, name): a network pull takes one of their fetch slots
+    fetcher: tuple[int, str] | None = None
 
     @property
     def masked(self) -> str:
@@ -88,7 +91,7 @@ def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
         log.info("pull %s: no clone_uri, and not a fork", repo.name)
         raise ApiError(f"Unable to pull changes from `{repo.name}`")
     return _Plan(repo_id=repo.id, name=repo.name, path=store.path(repo.name), source=source,
-                 cache=repo.changeset_cache)
+                 cache=repo.changeset_cache, fetcher=(ctx.user.id, ctx.user.username))
 
 
 @contextlib.contextmanager
@@ -111,7 +114,7 @@ def _locked(config: Config, plan: _Plan) -> Iterator[None]:
 def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
     git = git_for(config)
     store = store_for(config)
-    with _locked(config, plan):
+    with fetch_slot(config, plan.fetcher, plan.source), _locked(config, plan):
         store.sweep()
         try:
             if not is_bare_repository(plan.path):

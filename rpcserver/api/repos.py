@@ -50,6 +50,7 @@ from ..repositories import (
     checked_source,
     destination_group,
     disk_changes,
+    fetch_slot,
     git_for,
     hold_locks,
     last_changeset,
@@ -62,7 +63,7 @@ from ..repositories import (
 )
 from ..vcs import GitError, Repo
 from ..vcs import fetch as vcs_fetch
-from ..vcs.store import parent_of, remove_tree
+from ..vcs.store import parent_of
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -176,29 +177,29 @@ class _Built:
 
 @contextlib.contextmanager
 def _build(config: Config, new: _NewRepo, *, source: Source | None = None,
-           fork_from: Path | None = None) -> Iterator[_Built]:
+           fork_from: Path | None = None,
+           fetcher: tuple[int, str] | None = None) -> Iterator[_Built]:
     """Build the repository in a scratch directory, outside any transaction; whatever was
-    not moved into place is removed at the end."""
+    not moved into place is removed at the end. Cloning from a remote takes one of
+    ``fetcher``'s (user id, name) fetch slots first."""
     store = store_for(config)
     git = git_for(config)
-    store.sweep()
-    scratch = store.scratch("new")
-    try:
-        try:
-            if fork_from is not None:
-                vcs_fetch.fork(git, fork_from, scratch)
-            elif source is not None:
-                vcs_fetch.clone_new(git, scratch, source)
-            else:
-                vcs_fetch.init_bare(git, scratch)
-            cache = last_changeset(Repo(git, scratch))
-        except (GitError, OSError) as exc:
-            what = f" from {source.masked}" if source is not None else ""
-            log.warning("building %s%s failed: %s", new.name, what, exc)
-            raise ApiError(new.failed_text) from None
-        yield _Built(scratch, cache)
-    finally:
-        remove_tree(scratch)
+    with fetch_slot(config, fetcher, source):
+        store.sweep()
+        with store.scratch("new") as scratch:
+            try:
+                if fork_from is not None:
+                    vcs_fetch.fork(git, fork_from, scratch)
+                elif source is not None:
+                    vcs_fetch.clone_new(git, scratch, source)
+                else:
+                    vcs_fetch.init_bare(git, scratch)
+                cache = last_changeset(Repo(git, scratch))
+            except (GitError, OSError) as exc:
+                what = f" from {source.masked}" if source is not None else ""
+                log.warning("building %s%s failed: %s", new.name, what, exc)
+                raise ApiError(new.failed_text) from None
+            yield _Built(scratch, cache)
 
 
 def _put_in_place(ctx: CallContext, new: _NewRepo, built: _Built,
@@ -286,7 +287,8 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: 
                    enable_statistics=enable_statistics, enable_downloads=enable_downloads,
                    copy_permissions=copy_permissions,
                    failed_text=f"failed to create repository `{repo_name}`")
-    return Deferred(work=partial(_build, ctx.config, new, source=source),
+    return Deferred(work=partial(_build, ctx.config, new, source=source,
+                                 fetcher=(ctx.user.id, ctx.user.username)),
                     finish=partial(_finish_create, new))
 
 

@@ -50,7 +50,9 @@ def init_bare(git: Git, path: Path) -> None:
     git.run(["init", "--bare", "--quiet", "--", str(path)])
 
 
-FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+#: ``--progress`` keeps a live transfer writing to stderr, which ``Git.watch`` watches for a
+#: remote that went silent; ``--quiet`` leaves out the list of updated refs.
+FETCH = ("fetch", "--quiet", "--progress", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
          "--no-show-forced-updates", "--no-recurse-submodules")
 
 
@@ -59,20 +61,26 @@ def _remote_config(git: Git, source: Source) -> list[tuple[str, str]]:
     config += [("http.curloptResolve", pin) for pin in source.pins]
     if source.ssh_host_key_alias is not None:
         config.append(("core.sshCommand", git.ssh_command(source.ssh_host_key_alias)))
+    if source.scheme in ("http", "https"):
+        # curl gives up on a connection that moves less than a byte a second for that long.
+        stall = git.stall_timeout or git.timeout
+        config += [("http.lowSpeedLimit", "1"), ("http.lowSpeedTime", str(max(1, int(stall))))]
     return config
 
 
 def fetch(git: Git, git_dir: Path, source: Source) -> None:
-    """Fetch every branch and tag of ``source`` into ``git_dir`` (same names)."""
-    git.run([*FETCH, "--", REMOTE, *REFSPECS], git_dir=str(git_dir),
-            protocols=source.protocols, config=_remote_config(git, source),
-            redact=source.secrets)
+    """Fetch every branch and tag of ``source`` into ``git_dir`` (same names); git is
+    killed once the remote stays silent for ``git.stall_timeout``."""
+    git.watch([*FETCH, "--", REMOTE, *REFSPECS], git_dir=str(git_dir),
+              protocols=source.protocols, config=_remote_config(git, source),
+              redact=source.secrets, stall=True)
 
 
 def remote_head(git: Git, source: Source) -> str | None:
     """The branch the remote's HEAD names (``refs/heads/...``), or None if it has none."""
-    out = git.run(["ls-remote", "--symref", "--", REMOTE, "HEAD"], protocols=source.protocols,
-                  config=_remote_config(git, source), redact=source.secrets)
+    out = git.watch(["ls-remote", "--symref", "--", REMOTE, "HEAD"],
+                    protocols=source.protocols, config=_remote_config(git, source),
+                    redact=source.secrets, stall=True)
     for line in out.decode("utf-8", "replace").splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
             target = line[len("ref: "):-len("\tHEAD")]
@@ -144,8 +152,7 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
     The commit-graph is not updated here: ``Repo.tip_and_count(write_graph=True)`` does it
     while it reads the new tip."""
     repo = Repo(git, path)
-    scratch = store.scratch("pull")
-    try:
+    with store.scratch("pull") as scratch:
         _skeleton(scratch, alternate=path / "objects")
         fetch(git, scratch, source)
         new = _files_refs(scratch)
@@ -171,8 +178,6 @@ def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
             fix_head(repo, branches=[r for r in new if r.startswith("refs/heads/")])
         _maybe_gc(repo)
         return result
-    finally:
-        remove_tree(scratch)
 
 
 def undo(git: Git, path: Path, result: PullResult) -> None:

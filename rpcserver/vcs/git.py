@@ -13,11 +13,14 @@ import contextlib
 import functools
 import os
 import re
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: The oldest git we run: ``GIT_CONFIG_GLOBAL`` (2.32) keeps the service account's
@@ -56,6 +59,13 @@ class GitTimeout(GitError):
         super().__init__(command, None, f"timed out after {timeout:g} s; killed")
 
 
+class GitStalled(GitTimeout):
+    """git wrote nothing for ``stall`` seconds: a remote that accepted and went silent."""
+
+    def __init__(self, command: str, stall: float) -> None:
+        GitError.__init__(self, command, None, f"no output for {stall:g} s; killed")
+
+
 class GitMissing(Exception):
     """git is not installed or too old: the server cannot start."""
 
@@ -71,13 +81,16 @@ class Git:
     env: Mapping[str, str] = field(default_factory=dict)
     #: The only host keys ssh accepts (``rpcserver known-hosts``); none by default.
     known_hosts: str = os.devnull
+    #: ``watch``: kill git when it has written nothing for this long (None: ``timeout``).
+    stall_timeout: float | None = None
 
     @classmethod
-    def find(cls, timeout: float, known_hosts: str = os.devnull) -> Git:
+    def find(cls, timeout: float, stall_timeout: float | None = None,
+             known_hosts: str = os.devnull) -> Git:
         """The git on PATH; ``GitMissing`` with a message an admin can act on otherwise."""
         executable, version = _locate()
         return cls(executable=executable, version=version, timeout=timeout,
-                   known_hosts=known_hosts)
+                   stall_timeout=stall_timeout, known_hosts=known_hosts)
 
     def ssh_command(self, host_key_alias: str | None = None) -> str:
         """How git runs ssh: no user or system ssh config (``-F /dev/null``: no ProxyCommand,
@@ -131,6 +144,47 @@ class Git:
             raise GitError(command, proc.returncode, _scrub(err, redact))
         return out
 
+    def watch(self, args: Sequence[str], *, git_dir: str | None = None,
+              input: bytes | None = None, protocols: Iterable[str] = (),
+              config: Iterable[tuple[str, str]] = (),
+              redact: Iterable[str] = (), stall: bool = False,
+              stop: Callable[[bytes], bool] | None = None) -> bytes:
+        """``run`` that reads git's output as it comes.
+
+        ``stall``: kill git (``GitStalled``) once it has written nothing on stdout or stderr
+        for ``stall_timeout`` seconds; for commands that talk to a remote, run with
+        ``--progress`` so that a live transfer keeps writing. ``timeout`` stays the total cap.
+        ``stop`` sees each piece of stdout; once it answers True git is killed and what was
+        read so far is returned (the caller asked for no more).
+        """
+        command = args[0] if args else ""
+        argv = [self.executable]
+        if git_dir is not None:
+            argv.append(f"--git-dir={git_dir}")
+        argv.extend(args)
+        env = self._environment(protocols, config)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
+                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
+        except OSError as exc:
+            raise GitError(command, None, f"cannot run git: {exc}") from None
+        if input is not None:
+            threading.Thread(target=_feed, args=(proc, input), daemon=True).start()
+        quiet = (self.stall_timeout or self.timeout) if stall else None
+        try:
+            out, err, stopped = _pump(proc, command, self.timeout, quiet, stop)
+        except BaseException:
+            _kill_group(proc)
+            raise
+        if stopped:
+            _kill_group(proc)
+            return out
+        proc.communicate()  # closes the pipes (both at their end already)
+        if proc.returncode != 0:
+            raise GitError(command, proc.returncode, _scrub(err, redact))
+        return out
+
     def _environment(self, protocols: Iterable[str],
                      config: Iterable[tuple[str, str]]) -> dict[str, str]:
         env = dict(_base_environment())
@@ -167,6 +221,59 @@ def _base_environment() -> dict[str, str]:
         "GIT_OPTIONAL_LOCKS": "0",
     })
     return env
+
+
+#: How much of git's stderr ``watch`` keeps (progress lines add up): the end says why.
+_ERR_KEEP = 64 * 1024
+
+
+def _pump(proc: subprocess.Popen[bytes], command: str, limit: float, quiet: float | None,
+          stop: Callable[[bytes], bool] | None) -> tuple[bytes, bytes, bool]:
+    """Read git's stdout and stderr until both close and git exits: (stdout, the end of
+    stderr, whether ``stop`` ended it). ``GitTimeout``/``GitStalled`` past the limits."""
+    if proc.stdout is None or proc.stderr is None:
+        raise ValueError("git's stdout and stderr must be pipes")
+    out, err = bytearray(), bytearray()
+    started = last = time.monotonic()
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, out)
+        selector.register(proc.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            now = time.monotonic()
+            deadline = started + limit
+            if quiet is not None:
+                deadline = min(deadline, last + quiet)
+            if now >= deadline:
+                if now >= started + limit:
+                    raise GitTimeout(command, limit)
+                raise GitStalled(command, quiet or 0)
+            for key, _events in selector.select(deadline - now):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                last = time.monotonic()
+                buffer: bytearray = key.data
+                buffer += chunk
+                if buffer is err and len(err) > 2 * _ERR_KEEP:
+                    del err[:-_ERR_KEEP]
+                if buffer is out and stop is not None and stop(chunk):
+                    return bytes(out), bytes(err), True
+    try:
+        proc.wait(max(0.0, started + limit - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise GitTimeout(command, limit) from None
+    return bytes(out), bytes(err), False
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    """Write ``data`` to git's stdin and close it (git may stop reading: it was killed)."""
+    if proc.stdin is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # ValueError: closed by _kill_group
+        proc.stdin.write(data)
+    with contextlib.suppress(OSError, ValueError):
+        proc.stdin.close()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

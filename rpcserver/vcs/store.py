@@ -4,9 +4,10 @@ Layout under ``repos_root``::
 
     <group>/<sub>/<name>/      a bare git repository, at its full name
     <group>/                   a repository group is a directory
-    .rpcserver/tmp/            repositories being built (create, fork) and pull scratch space
+    .rpcserver/tmp/            repositories being built (create, fork) and pull scratch space,
+                               each with its owner's lock beside it (``<dir>.lock``)
     .rpcserver/trash/          deleted repositories until their transaction commits
-    .rpcserver/locks/          repository locks, by id (pulls, moves)
+    .rpcserver/locks/          repository locks, by id (pulls, moves); per-user fetch slots
 
 Names are checked against a strict pattern before they become paths, and every path must
 resolve inside the root (a symlink cannot lead out). ``.rpcserver`` cannot collide with a
@@ -98,10 +99,29 @@ class Store:
         for sub in ("tmp", "trash", "locks"):
             (self.internal / sub).mkdir(parents=True, exist_ok=True)
 
-    def scratch(self, purpose: str) -> Path:
-        """A new empty directory on the root's file system, for building something."""
+    @contextlib.contextmanager
+    def scratch(self, purpose: str) -> Iterator[Path]:
+        """A new empty directory on the root's file system, for building something; removed
+        at the end, whatever is still in it.
+
+        Its owner holds an ``flock`` on ``<dir>.lock`` beside it for as long as it uses it;
+        the kernel drops the lock when the process dies, even by ``kill -9``, so ``sweep``
+        removes a dead owner's directory at once (not after ``max_age``). Beside it, not in
+        it: the directory itself may become a repository (create, fork).
+        """
         self.ensure()
-        return Path(tempfile.mkdtemp(prefix=f"{purpose}-", dir=self.internal / "tmp"))
+        fd, path = _owned_scratch(self.internal / "tmp", purpose)
+        try:
+            yield path
+        finally:
+            remove_tree(path)
+            Path(f"{path}{_OWNER}").unlink(missing_ok=True)
+            os.close(fd)
+
+    def fetch_slot(self, user_id: int, slots: int) -> FetchSlot:
+        """One of the ``slots`` network fetches user ``user_id`` may run at once."""
+        self.ensure()
+        return FetchSlot(self.internal / "locks", user_id, slots)
 
     def lock(self, *repo_ids: int) -> RepoLock:
         """The lock of one repository, or of several taken together (a group's)."""
@@ -109,16 +129,64 @@ class Store:
         return RepoLock(self.internal / "locks", repo_ids)
 
     def sweep(self, max_age: float = 24 * 3600) -> None:
-        """Remove scratch and trash left behind by a process that died mid-call."""
+        """Remove scratch and trash left behind by a process that died mid-call: scratch
+        whose owner no longer holds its lock at once, the rest after ``max_age``."""
+        tmp = self.internal / "tmp"
+        with contextlib.suppress(OSError):
+            for lock in tmp.glob(f"*{_OWNER}"):
+                _sweep_if_unowned(lock)
         cutoff = time.time() - max_age
         for sub in ("tmp", "trash"):
             base = self.internal / sub
             if not base.is_dir():
                 continue
             for entry in base.iterdir():
+                if entry.name.endswith(_OWNER) or Path(f"{entry}{_OWNER}").exists():
+                    continue
                 with contextlib.suppress(OSError):
                     if entry.lstat().st_mtime < cutoff:
                         remove_tree(entry)
+
+
+#: The suffix of a scratch directory's owner lock (``tmp/pull-x1y2.lock`` for ``pull-x1y2``).
+_OWNER = ".lock"
+
+
+def _owned_scratch(tmp: Path, purpose: str) -> tuple[int, Path]:
+    """A new lock file, locked, and the new directory it owns: (its descriptor, the
+    directory). The lock comes first and goes last, so a directory never lacks its lock."""
+    while True:
+        fd, name = tempfile.mkstemp(prefix=f"{purpose}-", suffix=_OWNER, dir=tmp)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A sweep that locked it first may have removed it meanwhile: then a new one.
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                path = Path(name[:-len(_OWNER)])
+                path.mkdir(mode=0o700)
+                return fd, path
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.ENOENT, errno.EEXIST):
+                os.close(fd)
+                raise
+        os.close(fd)
+
+
+def _sweep_if_unowned(lock: Path) -> None:
+    """Remove the scratch directory of ``lock`` and the lock, unless its owner holds it."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return  # its owner is alive (or we cannot tell): leave it
+    try:
+        remove_tree(Path(str(lock)[:-len(_OWNER)]))
+        lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:
@@ -211,6 +279,36 @@ def _ofd_lock(fd: int, repo_id: int, kind: int) -> None:
         if exc.errno in (errno.EAGAIN, errno.EACCES):
             raise Busy(f"repository id {repo_id}") from None
         raise
+
+
+class FetchSlot:
+    """One of a user's ``slots`` concurrent network fetches, across threads and worker
+    processes: slot files ``fetch-<user id>-<n>.lock``, each held with a non-blocking
+    ``flock`` (which threads of one process also contend for: one open file each)."""
+
+    def __init__(self, directory: Path, user_id: int, slots: int) -> None:
+        self.paths = [directory / f"fetch-{user_id}-{n}.lock" for n in range(slots)]
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the first free slot; ``Busy`` at once if every one is taken."""
+        for path in self.paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    continue
+                raise
+            self._fd = fd
+            return
+        raise Busy(f"all {len(self.paths)} fetch slots")
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 @dataclass

@@ -255,9 +255,11 @@ def test_pulls_of_one_repository_serialize_while_others_proceed(
     other.commit(1)
     finished: dict[str, float] = {}
     answers: dict[str, dict[str, Any]] = {}
+    # Three pulls at once by one user: one more than max_fetches_per_user's default.
+    wide = dataclasses.replace(config, max_fetches_per_user=3)
 
     def pull(label: str, name: str) -> None:
-        answers[label] = caller(db, config, admin_key)("pull", repoid=name)
+        answers[label] = caller(db, wide, admin_key)("pull", repoid=name)
         finished[label] = time.monotonic()
 
     threads = [threading.Thread(target=pull, args=(label, "slow")) for label in ("a", "b")]
