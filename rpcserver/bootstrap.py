@@ -1,5 +1,5 @@
-"""A new instance: its config file, its database schema, ``default`` (id 1) and the first
-admin (id 2), as API.md §3 requires."""
+"""A new instance: its config file, its secret key file, its database schema, ``default``
+(id 1) and the first admin (id 2), as API.md §3 requires."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tomli_w
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import migrations
+from . import clone_uri_at_rest, migrations
 from .auth import issue_api_key
 from .config import CONFIG_FILE_NAME, Config
 from .db import Database
@@ -27,7 +27,8 @@ def write_config(directory: Path) -> Path:
     if path.exists():
         raise AlreadyInitialised(f"{path} already exists")
     values = Config().file_values()
-    values.update(database_url="sqlite:///rpcserver.db", repos_root="repos")
+    values.update(database_url="sqlite:///rpcserver.db", repos_root="repos",
+                  secret_key_file="secret.keys")  # noqa: S106 (a file name)
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text("# rpcserver configuration; RPCSERVER_<NAME> environment variables "
                     "override these.\n" + tomli_w.dumps(values))
@@ -67,13 +68,16 @@ def create_first_admin(session: Session, username: str, email: str,
 
 def init_database(config: Config, admin_username: str, admin_email: str,
                   key_description: str = "created by rpcserver init") -> str:
-    """Create or upgrade the schema, seed the built-in users; returns the admin's key."""
+    """Create or upgrade the schema, seed the built-in users, make the secret key file;
+    returns the admin's key."""
     Path(config.repos_root).mkdir(parents=True, exist_ok=True)
     db = Database.connect(config.database_url)
     try:
         migrations.upgrade(db.engine)
         with db.transaction(write=True) as session:
             seed_default_user(session)
-            return create_first_admin(session, admin_username, admin_email, key_description)
+            key = create_first_admin(session, admin_username, admin_email, key_description)
+        clone_uri_at_rest.prepare(config, db)
+        return key
     finally:
         db.dispose()

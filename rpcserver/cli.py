@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from . import bootstrap, migrations
+from . import bootstrap, clone_uri_at_rest, migrations, secret_keys
 from .auth import issue_api_key
 from .config import Config, ConfigError
 from .db import Database
@@ -57,6 +57,8 @@ def init(ctx: click.Context, directory: Path, admin_username: str, admin_email: 
     except bootstrap.AlreadyInitialised as exc:
         path.unlink()
         raise click.ClickException(str(exc)) from None
+    except clone_uri_at_rest.Unavailable as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Initialised {directory} (config: {path}).", err=True)
     click.echo(f"Admin user `{admin_username}` API key (shown only this once):", err=True)
     click.echo(key)
@@ -85,6 +87,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
     config = _load(ctx, config_path)
     _require_current_schema(config)
     _require_git(config)
+    _prepare_secrets(config)
     bind = bind or config.bind
     from .serve import run_development, run_gunicorn
 
@@ -116,6 +119,22 @@ def _require_current_schema(config: Config) -> None:
             f"{migrations.head_revision()}: run `rpcserver db upgrade` (or `rpcserver init`)")
 
 
+def _prepare_secrets(config: Config) -> None:
+    """The secret key file exists (made now if not) and no password is stored in plain text."""
+    database = Database.connect(config.database_url)
+    try:
+        created, sealed = clone_uri_at_rest.prepare(config, database)
+    except clone_uri_at_rest.Unavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    if created:
+        click.echo(f"Created the secret key file {config.secret_key_file}: keep it private, "
+                   "and back it up apart from the database.", err=True)
+    if sealed:
+        click.echo(f"Encrypted {sealed} clone_uri password(s) stored in plain text.", err=True)
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""
@@ -135,6 +154,7 @@ def upgrade(ctx: click.Context, config_path: str | None) -> None:
     finally:
         database.dispose()
     click.echo(f"database schema at {migrations.head_revision()}", err=True)
+    _prepare_secrets(config)
 
 
 @main.command("create-user")
@@ -228,6 +248,49 @@ def create_api_key(ctx: click.Context, username: str, description: str,
     click.echo(key)
     if with_example:
         _print_example(config, key)
+
+
+@main.command("rotate-secret-key")
+@click.option("--new-key", is_flag=True,
+              help="First put a newly generated key at the top of the secret key file.")
+@click.option("--drop-old-keys", is_flag=True,
+              help="Then keep only the first key in the file (not if anything failed).")
+@config_option
+@click.pass_context
+def rotate_secret_key(ctx: click.Context, new_key: bool, drop_old_keys: bool,
+                      config_path: str | None) -> None:
+    """Encrypt every stored clone_uri password again with the first key of the secret key
+    file (docs/configuration.md, "Rotating the secret key")."""
+    config = _load(ctx, config_path)
+    _require_current_schema(config)
+    path = config.secret_key_file
+    try:
+        if new_key:
+            old = secret_keys.read(path).keys if Path(path).exists() else ()
+            secret_keys.write(path, [secret_keys.new_key(), *old])
+            click.echo(f"Added a new first key to {path}.", err=True)
+        keys = secret_keys.read(path)
+    except (secret_keys.KeyFileError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    database = Database.connect(config.database_url)
+    try:
+        with database.transaction(write=True) as session:
+            result = clone_uri_at_rest.rotate(session, keys)
+        clone_uri_at_rest.compact(database.engine)
+    finally:
+        database.dispose()
+    click.echo(f"Encrypted {result.reencrypted + result.sealed} stored clone_uri password(s) "
+               f"with the first key of {path}.", err=True)
+    if result.undecryptable:
+        raise click.ClickException(
+            f"{len(result.undecryptable)} stored clone_uri password(s) cannot be decrypted by "
+            f"any key in {path} and were left as they are (repositories: "
+            f"{', '.join(result.undecryptable)}); put back the key they were encrypted with, "
+            "or give those repositories their clone_uri again with update_repo"
+            + ("; the old keys were kept" if drop_old_keys else ""))
+    if drop_old_keys and len(keys.keys) > 1:
+        secret_keys.write(path, [keys.keys[0]])
+        click.echo(f"Removed {len(keys.keys) - 1} old key(s) from {path}.", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

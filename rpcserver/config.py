@@ -42,6 +42,8 @@ class Config:
     git_stall_timeout: int = 60
     #: Network fetches (create_repo with clone_uri, pull) one user may run at once; 0: any.
     max_fetches_per_user: int = 2
+    #: The keys that encrypt stored clone_uri passwords; made on first need.
+    secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
     #: Where this config was read from (None: defaults and environment only).
     path: str | None = None
 
@@ -77,6 +79,9 @@ class Config:
     def _resolved(self, base: Path) -> Config:
         """Make relative paths absolute against ``base`` and check value ranges."""
         repos_root = str((base / self.repos_root).resolve())
+        if not self.secret_key_file:
+            raise ConfigError("secret_key_file must not be empty")
+        secret_key_file = str((base / self.secret_key_file).resolve())
         db = self.database_url
         prefix = "sqlite:///"
         if db.startswith(prefix) and db != prefix + ":memory:" and not db.startswith(prefix + "/"):
@@ -101,7 +106,8 @@ class Config:
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level")
         return dataclasses.replace(self, repos_root=repos_root, database_url=db,
-                                   log_level=self.log_level.upper())
+                                   log_level=self.log_level.upper(),
+                                   secret_key_file=secret_key_file)
 
     def file_values(self) -> dict[str, Any]:
         """The settings as written to a config file by ``rpcserver init``."""

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from . import clone_uri, serialize
+from . import clone_uri, clone_uri_at_rest, serialize
 from .config import Config
 from .dispatch import CallContext
 from .errors import ApiError, InvalidArg
@@ -229,8 +229,14 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
     when the name was taken meanwhile.
     """
     session = ctx.session
+    try:
+        stored_uri, encrypted = clone_uri_at_rest.columns(ctx.config, clone_uri_value)
+    except clone_uri_at_rest.Unavailable as exc:
+        log.error("creating %s: cannot encrypt its clone_uri: %s", name, exc)
+        raise ApiError(f"failed to create repository `{name}`") from None
     repo = Repository(name=name, group=group, owner=owner, private=private,
-                      description=description, clone_uri=clone_uri_value or None,
+                      description=description, clone_uri=stored_uri,
+                      clone_uri_encrypted=encrypted,
                       landing_rev=landing_rev, enable_statistics=enable_statistics,
                       enable_downloads=enable_downloads, fork_of=fork_of,
                       changeset_cache=cache, repo_type="git")

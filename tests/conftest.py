@@ -100,7 +100,8 @@ def user_key(make_user: Callable[..., ApiUser]) -> str:
 @pytest.fixture
 def config(database_url: str, tmp_path: Path) -> Config:
     return Config.load(env={"RPCSERVER_DATABASE_URL": database_url,
-                            "RPCSERVER_REPOS_ROOT": str(tmp_path / "repos")})
+                            "RPCSERVER_REPOS_ROOT": str(tmp_path / "repos"),
+                            "RPCSERVER_SECRET_KEY_FILE": str(tmp_path / "secret.keys")})
 
 
 @pytest.fixture

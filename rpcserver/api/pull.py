@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import schemas
+from .. import clone_uri_at_rest, schemas
 from ..clone_uri import Source
 from ..config import Config
 from ..dispatch import CallContext, Deferred
@@ -80,7 +80,11 @@ class _Pulled:
 
 def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
     store = store_for(ctx.config)
-    uri = clone_uri or repo.clone_uri
+    try:
+        uri = clone_uri or clone_uri_at_rest.for_git(ctx.config, repo)
+    except clone_uri_at_rest.Unavailable as exc:
+        log.error("pull %s: its stored clone_uri cannot be decrypted: %s", repo.name, exc)
+        raise ApiError(f"Unable to pull changes from `{repo.name}`") from None
     if uri:
         source = checked_source(ctx.config, uri, admin=ctx.user.admin)
     elif repo.fork_of is not None:

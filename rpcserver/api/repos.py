@@ -21,7 +21,7 @@ from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from .. import schemas, serialize
+from .. import clone_uri_at_rest, schemas, serialize
 from ..clone_uri import Source
 from ..config import Config
 from ..dispatch import CallContext, Deferred
@@ -404,7 +404,11 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
     if clone_uri is not None:
         if clone_uri:
             checked_source(ctx.config, clone_uri, admin=ctx.user.admin)
-        repo.clone_uri = clone_uri or None
+        try:
+            clone_uri_at_rest.store(ctx.config, repo, clone_uri)
+        except clone_uri_at_rest.Unavailable as exc:
+            log.error("update_repo %s: cannot encrypt its clone_uri: %s", repo.id, exc)
+            raise failed from None
     for field, value in (("description", description), ("private", private),
                          ("landing_rev", landing_rev), ("enable_statistics", enable_statistics),
                          ("enable_downloads", enable_downloads)):
