@@ -38,10 +38,12 @@ $(KALLITHEA_STAMP): $(KALLITHEA_REQS)
 
 kallithea-client: $(KALLITHEA_STAMP)
 
-# First run: create ./instance and its admin; later runs: a fresh admin key replaces the last
-# one `make serve` printed. Either way the key is printed, then the server starts.
+# First run: create ./instance and its admin; later runs: the schema is brought up to date and
+# a fresh admin key replaces the last one `make serve` printed. Either way the key is printed,
+# then the server starts (making instance/secret.keys if it is missing).
 serve: install
 	@if [ -f $(CONF) ]; then \
+	  $(BIN)/rpcserver --config $(CONF) db upgrade && \
 	  $(BIN)/rpcserver --config $(CONF) create-api-key admin --description "make serve" \
 	    --rotate --with-example; \
 	else \
