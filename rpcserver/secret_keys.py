@@ -5,8 +5,8 @@ The keys live in a file of their own (``secret_key_file``, mode 0600, beside the
 by default), one Fernet key per line; ``#`` lines and blank lines are ignored. The first key
 encrypts, every key decrypts (``MultiFernet``), which is how keys are rotated
 (docs/configuration.md). The file is made on first need: ``rpcserver init``, ``serve`` at
-start-up, or the first secret stored. It is read again whenever it changes on disk, so a
-running server sees a new first key without a restart.
+start-up, or the first secret stored. It is read on every use, so a running server sees a
+new first key, or a removed old one, without a restart.
 """
 
 from __future__ import annotations
@@ -72,12 +72,19 @@ def read(path: str | os.PathLike[str]) -> Keyring:
     """The keys in ``path``; ``KeyFileError`` if it is missing, unreadable or malformed."""
     file = Path(path)
     try:
-        text = file.read_text("ascii")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise KeyFileError(f"secret key file {file} does not exist") from None
-    except (OSError, UnicodeError) as exc:
-        raise KeyFileError(f"secret key file {file} cannot be read: "
-                           f"{getattr(exc, 'strerror', None) or 'not ASCII text'}") from None
+    except OSError as exc:
+        raise KeyFileError(f"secret key file {file} cannot be read: {exc.strerror}") from None
+    return _parse(data, str(file))
+
+
+def _parse(data: bytes, name: str) -> Keyring:
+    try:
+        text = data.decode("ascii")
+    except UnicodeError:
+        raise KeyFileError(f"secret key file {name} cannot be read: not ASCII text") from None
     keys = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -86,10 +93,10 @@ def read(path: str | os.PathLike[str]) -> Keyring:
         try:
             Fernet(line.encode())
         except ValueError:
-            raise KeyFileError(f"secret key file {file}, line {number}: not a Fernet key "
+            raise KeyFileError(f"secret key file {name}, line {number}: not a Fernet key "
                                "(32 bytes, url-safe base64)") from None
         keys.append(line.encode())
-    return Keyring(tuple(keys), str(file))
+    return Keyring(tuple(keys), name)
 
 
 def write(path: str | os.PathLike[str], keys: list[bytes]) -> None:
@@ -131,22 +138,25 @@ def _write_private(path: Path, keys: list[bytes]) -> None:
         os.fsync(fh.fileno())
 
 
-_cache: dict[str, tuple[tuple[int, int, int], Keyring]] = {}
+_cache: dict[str, tuple[bytes, Keyring]] = {}
 
 
 def current(path: str, *, create: bool = False) -> Keyring:
-    """The keys in ``path`` as the file is now (read again only when it changed);
-    ``create`` makes the file first when it is missing."""
+    """The keys in ``path`` as the file is now; ``create`` makes the file first when it is
+    missing. The file is read on every use (a few bytes, only when a secret is stored or a
+    pull decrypts one), so a changed file takes effect at once; it is parsed again only when
+    its content changed."""
     if create:
         ensure(path)
     try:
-        st = os.stat(path)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise KeyFileError(f"secret key file {path} does not exist") from None
-    signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError as exc:
+        raise KeyFileError(f"secret key file {path} cannot be read: {exc.strerror}") from None
     cached = _cache.get(path)
-    if cached is not None and cached[0] == signature:
+    if cached is not None and cached[0] == data:
         return cached[1]
-    keyring = read(path)
-    _cache[path] = (signature, keyring)
+    keyring = _parse(data, path)
+    _cache[path] = (data, keyring)
     return keyring
