@@ -200,8 +200,9 @@ class Repository(Base):
     private: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     #: As the API answers it: a password in it is stored masked (``https://u:***@h/r``) ...
     clone_uri: Mapped[str | None] = mapped_column(String(2048))
-    #: ... and the whole clone_uri, password included, here, encrypted (``clone_uri_at_rest``).
-    clone_uri_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: ... and the whole clone_uri, password included, here, encrypted (``clone_uri_at_rest``);
+    #: loaded only when used (a pull), not with every permission check.
+    clone_uri_encrypted: Mapped[str | None] = mapped_column(Text, deferred=True)
     landing_rev: Mapped[str] = mapped_column(String(255), nullable=False, default="rev:tip")
     enable_statistics: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     enable_downloads: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -26,5 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The encrypted passwords go with the column: clone_uri keeps only the masked form, so
+    # those repositories need their clone_uri set again after a downgrade.
     with op.batch_alter_table("repositories", schema=None) as batch_op:
         batch_op.drop_column("clone_uri_encrypted")
