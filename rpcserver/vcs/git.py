@@ -120,18 +120,8 @@ class Git:
         argv. ``redact`` lists strings (passwords) to blank out of error details.
         """
         command = args[0] if args else ""
-        argv = [self.executable]
-        if git_dir is not None:
-            argv.append(f"--git-dir={git_dir}")
-        argv.extend(args)
-        env = self._environment(protocols, config)
         limit = self.timeout if timeout is None else timeout
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
-                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
-        except OSError as exc:
-            raise GitError(command, None, f"cannot run git: {exc}") from None
+        proc = self._start(args, git_dir, input is not None, protocols, config)
         try:
             out, err = proc.communicate(input, timeout=limit)
         except subprocess.TimeoutExpired:
@@ -158,17 +148,7 @@ class Git:
         read so far is returned (the caller asked for no more).
         """
         command = args[0] if args else ""
-        argv = [self.executable]
-        if git_dir is not None:
-            argv.append(f"--git-dir={git_dir}")
-        argv.extend(args)
-        env = self._environment(protocols, config)
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else
-                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
-        except OSError as exc:
-            raise GitError(command, None, f"cannot run git: {exc}") from None
+        proc = self._start(args, git_dir, input is not None, protocols, config)
         if input is not None:
             threading.Thread(target=_feed, args=(proc, input), daemon=True).start()
         quiet = (self.stall_timeout or self.timeout) if stall else None
@@ -184,6 +164,23 @@ class Git:
         if proc.returncode != 0:
             raise GitError(command, proc.returncode, _scrub(err, redact))
         return out
+
+    def _start(self, args: Sequence[str], git_dir: str | None, with_input: bool,
+               protocols: Iterable[str],
+               config: Iterable[tuple[str, str]]) -> subprocess.Popen[bytes]:
+        """git in a session of its own (so that it can be killed with its helpers)."""
+        argv = [self.executable]
+        if git_dir is not None:
+            argv.append(f"--git-dir={git_dir}")
+        argv.extend(args)
+        try:
+            return subprocess.Popen(argv, stdin=subprocess.PIPE if with_input else
+                                    subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE,
+                                    env=self._environment(protocols, config),
+                                    start_new_session=True)
+        except OSError as exc:
+            raise GitError(args[0] if args else "", None, f"cannot run git: {exc}") from None
 
     def _environment(self, protocols: Iterable[str],
                      config: Iterable[tuple[str, str]]) -> dict[str, str]:
