@@ -46,6 +46,24 @@ def git(*args: str, git_dir: Path | None = None, input: bytes | None = None) -> 
     return out.stdout.decode()
 
 
+def wide_commit(git_dir: Path, files: int, *, dirs: int = 0) -> str:
+    """Make ``master`` of the bare ``git_dir`` one commit adding ``files`` files (and ``dirs``
+    directories of one file each), through mktree: fast-import is quadratic in a tree's width."""
+    blob = git("hash-object", "-w", "--stdin", git_dir=git_dir, input=b"x\n").strip()
+    inner = git("mktree", git_dir=git_dir, input=f"100644 blob {blob}\tf\n".encode()).strip()
+    lines = [f"100644 blob {blob}\tf{i:06d}\n" for i in range(files)]
+    lines += [f"040000 tree {inner}\td{i:06d}\n" for i in range(dirs)]
+    tree = git("mktree", git_dir=git_dir, input="".join(lines).encode()).strip()
+    stamp = f"{EPOCH} +0000"
+    env_args = ("-c", "user.name=C", "-c", "user.email=c@example.com")
+    argv = [GIT, f"--git-dir={git_dir}", *env_args, "commit-tree", tree, "-m", "wide"]
+    commit = subprocess.run(argv, capture_output=True, check=True, text=True,
+                            env={**git_env(), "GIT_AUTHOR_DATE": stamp,
+                                 "GIT_COMMITTER_DATE": stamp}).stdout.strip()
+    git("update-ref", "refs/heads/master", commit, git_dir=git_dir)
+    return commit
+
+
 class Upstream:
     """A bare repository we add commits to; what the server pulls from."""
 

@@ -19,7 +19,7 @@ from ..models import Level, Repository
 from ..permissions import OnRepo
 from ..registry import Registry
 from ..repositories import repo_at
-from ..vcs import GitError, NoSuchPath, Repo
+from ..vcs import GitError, NoSuchPath, Repo, TooMany
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -30,6 +30,8 @@ DEFAULT_MAX_REVISIONS = 1_000
 MAX_REVISIONS = 10_000
 #: get_repo_nodes refuses a listing longer than this (ask for a deeper ``root_path``).
 MAX_NODES = 100_000
+#: get_changeset and get_changesets refuse to list more changed files than this in one answer.
+MAX_FILES = 100_000
 
 REPOID = schemas.id_or_name()
 REVISION = schemas.string(min_length=1)
@@ -83,7 +85,11 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
         if commit is None:
             log.info("get_repo_nodes %s: no revision %r", repo_row.name, revision[:100])
             raise failed
-        tree = repo.tree(commit, path)
+        tree = repo.tree(commit, path, kinds=ret_type, at_most=MAX_NODES)
+    except TooMany:
+        log.info("get_repo_nodes %s: more than %d nodes under %r", repo_row.name, MAX_NODES,
+                 path[:200])
+        raise failed from None
     except NoSuchPath:
         log.info("get_repo_nodes %s: no directory %r at %s", repo_row.name, path[:200],
                  revision[:100])
@@ -91,14 +97,8 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
     except GitError as exc:
         log.warning("get_repo_nodes %s: %s", repo_row.name, exc)
         raise failed from None
-    dirs = tree.dirs if ret_type in ("all", "dirs") else []
-    files = tree.files if ret_type in ("all", "files") else []
-    if len(dirs) + len(files) > MAX_NODES:
-        log.info("get_repo_nodes %s: %d nodes under %r, more than %d", repo_row.name,
-                 len(dirs) + len(files), path[:200], MAX_NODES)
-        raise failed
-    return ([{"name": d, "type": "dir"} for d in dirs]
-            + [{"name": f, "type": "file"} for f in files])
+    return ([{"name": d, "type": "dir"} for d in tree.dirs]
+            + [{"name": f, "type": "file"} for f in tree.files])
 
 
 # -- get_changesets -----------------------------------------------------------------------
@@ -178,7 +178,11 @@ def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = 
         selected = [(sha, when) for sha, when in selected if when is not None
                     and (since is None or when >= since) and (until is None or when <= until)]
     chosen = [sha for sha, _when in selected[-limit:]]
-    commits = repo.commits(chosen, with_files=with_file_list)
+    try:
+        commits = repo.commits(chosen, with_files=with_file_list, max_files=MAX_FILES)
+    except TooMany:
+        raise ApiError(f"these changesets change more than {MAX_FILES} files; "
+                       "ask for fewer (max_revisions) or without with_file_list") from None
     found_changesets = [serialize.changeset(c, index[c.raw_id], with_file_list=with_file_list)
                         for c in commits]
     if reverse:
@@ -200,7 +204,11 @@ def get_changeset(ctx: CallContext, repoid: Any, raw_id: str,
     found = repo.resolve(raw_id, None, ids)
     if found is None or found not in ids:
         raise ApiError(f"Changeset {raw_id} does not exist")
-    commit = repo.commits([found], with_files=True)[0]
+    try:
+        commit = repo.commits([found], with_files=True, max_files=MAX_FILES)[0]
+    except TooMany:
+        raise ApiError(f"Changeset {raw_id} changes more than {MAX_FILES} files; "
+                       "this server does not list them in one answer") from None
     data = serialize.changeset_detail(commit, ids.index(found))
     if with_reviews:
         data["reviews"] = []  # this server keeps no reviews (yet)

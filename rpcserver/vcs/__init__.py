@@ -2,7 +2,7 @@
 pulling (``fetch``), and the store's layout, locks and undoable moves (``store``)."""
 
 from .git import Git, GitError, GitMissing, GitTimeout
-from .repo import Commit, NoSuchPath, Refs, Repo, Tree, is_bare_repository
+from .repo import Commit, NoSuchPath, Refs, Repo, TooMany, Tree, is_bare_repository
 from .store import Busy, DiskChanges, RepoLock, Store, UnsafePath, name_problem
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Repo",
     "RepoLock",
     "Store",
+    "TooMany",
     "Tree",
     "UnsafePath",
     "is_bare_repository",

@@ -160,7 +160,7 @@ class Git:
         if stopped:
             _kill_group(proc)
             return out
-        proc.communicate()  # closes the pipes (both at their end already)
+        _reap(proc)  # both pipes are at their end already
         if proc.returncode != 0:
             raise GitError(command, proc.returncode, _scrub(err, redact))
         return out
@@ -277,7 +277,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill git and the helpers it started (remote-http, index-pack, ssh), then reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    _reap(proc)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Close git's pipes and wait for it (``communicate`` would flush a stdin that ``_feed``
+    may have closed already)."""
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
+    proc.wait()
 
 
 def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:

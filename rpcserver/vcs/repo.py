@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from .git import Git, GitError
 
@@ -61,6 +62,14 @@ class Commit:
 
 class NoSuchPath(Exception):
     """The path does not exist at that revision, or is not a directory."""
+
+
+class TooMany(Exception):
+    """An answer would hold more entries than the caller's bound; git was stopped there."""
+
+    def __init__(self, bound: int) -> None:
+        super().__init__(f"more than {bound}")
+        self.bound = bound
 
 
 @dataclass(frozen=True)
@@ -204,8 +213,10 @@ class Repo:
         found = out.decode().strip()
         return found if _SHA.fullmatch(found) else None
 
-    def commits(self, ids: Iterable[str], *, with_files: bool) -> list[Commit]:
-        """The commits ``ids`` (full ids), in that order."""
+    def commits(self, ids: Iterable[str], *, with_files: bool,
+                max_files: int | None = None) -> list[Commit]:
+        """The commits ``ids`` (full ids), in that order. ``max_files`` bounds the changed
+        files of all of them together: past it git is stopped and ``TooMany`` raised."""
         wanted = [i for i in ids if _SHA.fullmatch(i)]
         if not wanted:
             return []
@@ -213,12 +224,36 @@ class Repo:
                 f"--format={_LOG_FORMAT}", "-z"]
         if with_files:
             args += ["--name-status", "--no-renames", "--diff-merges=first-parent", "--root"]
-        out = self.run(*args, input="\n".join(wanted).encode() + b"\n")
-        return _parse_log(out, with_files=with_files)
+        stdin = "\n".join(wanted).encode() + b"\n"
+        if not with_files or max_files is None:
+            return _parse_log(self.run(*args, input=stdin), with_files=with_files)
+        # Each commit writes one NUL after its header and two per changed file.
+        most = len(wanted) + 2 * max_files
+        seen = 0
 
-    def tree(self, commit: str, path: str) -> Tree:
+        def past_bound(chunk: bytes) -> bool:
+            nonlocal seen
+            seen += chunk.count(b"\0")
+            return seen > most
+
+        out = self.git.watch(args, git_dir=str(self.path), input=stdin, stop=past_bound)
+        if seen > most:
+            raise TooMany(max_files)
+        commits = _parse_log(out, with_files=True)
+        if sum(len(c.added or ()) + len(c.changed or ()) + len(c.removed or ())
+               for c in commits) > max_files:
+            raise TooMany(max_files)
+        return commits
+
+    def tree(self, commit: str, path: str, *, kinds: str = "all",
+             at_most: int | None = None) -> Tree:
         """Directories and files under ``path`` at ``commit``, recursively, walked top-down
-        like Kallithea (each directory's subdirectories, then its files, then deeper)."""
+        like Kallithea (each directory's subdirectories, then its files, then deeper).
+
+        ``kinds`` ``dirs`` or ``files`` keeps one kind; past ``at_most`` entries of the kinds
+        kept git is stopped and ``TooMany`` raised (a tree may hold millions of entries)."""
+        if kinds not in ("all", "dirs", "files"):
+            raise ValueError(kinds)
         if not _SHA.fullmatch(commit):
             raise NoSuchPath(path)
         spec = f"{commit}:{path}" if path else f"{commit}^{{tree}}"
@@ -228,7 +263,13 @@ class Repo:
             raise NoSuchPath(path) from None
         if kind != "tree":
             raise NoSuchPath(path)
-        out = self.run("ls-tree", "-r", "-t", "-z", "--end-of-options", spec)
+        # Files are ordered by the directories around them, so "files" lists both.
+        only = "-d" if kinds == "dirs" else "-t"
+        counter = _EntryCounter(kinds, at_most)
+        out = self.git.watch(["ls-tree", "-r", only, "-z", "--end-of-options", spec],
+                             git_dir=str(self.path), stop=counter.past_bound)
+        if counter.over:
+            raise TooMany(at_most or 0)
         children: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
         for entry in out.split(b"\0"):
             if not entry:
@@ -246,7 +287,32 @@ class Repo:
             # "commit" entries are submodules: neither a file nor a directory, as in Kallithea.
         result = Tree()
         _walk(children, path, result)
+        if kinds == "files":
+            result.dirs.clear()
         return result
+
+
+class _EntryCounter:
+    """Counts the ``ls-tree -z`` entries of the kinds kept as git writes them."""
+
+    _KINDS: ClassVar[dict[str, tuple[bytes, ...]]] = {
+        "all": (b" tree ", b" blob "), "dirs": (b" tree ",), "files": (b" blob ",)}
+
+    def __init__(self, kinds: str, bound: int | None) -> None:
+        self.kinds = self._KINDS[kinds]
+        self.bound = bound
+        self.count = 0
+        self.tail = b""
+
+    @property
+    def over(self) -> bool:
+        return self.bound is not None and self.count > self.bound
+
+    def past_bound(self, chunk: bytes) -> bool:
+        *entries, self.tail = (self.tail + chunk).split(b"\0")
+        self.count += sum(1 for entry in entries
+                          if any(kind in entry.partition(b"\t")[0] for kind in self.kinds))
+        return self.over
 
 
 def _walk(children: dict[str, tuple[list[str], list[str]]], base: str, out: Tree) -> None:

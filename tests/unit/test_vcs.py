@@ -22,6 +22,7 @@ from rpcserver.vcs import (
     NoSuchPath,
     Repo,
     Store,
+    TooMany,
     name_problem,
 )
 from rpcserver.vcs import fetch as vcs_fetch
@@ -34,6 +35,7 @@ from tests.gitremotes import (
     git,
     running,
     snapshot,
+    wide_commit,
 )
 
 LAN = Policy(allow_private_hosts=True)
@@ -350,3 +352,23 @@ def test_pull_into_a_repository_with_a_symbolic_branch(gitx: Git, store: Store,
     new = upstream.commit(1)
     vcs_fetch.pull(gitx, store, repo.path, source)
     assert repo.refs().branches["master"] == new[0]
+
+
+def test_watch_stops_git_once_told(gitx: Git, tmp_path: Path) -> None:
+    """What ``stop`` refuses is never read: git is killed at the first piece."""
+    git("init", "--bare", "--quiet", str(tmp_path / "wide"))
+    wide_commit(tmp_path / "wide", 50_000)
+    args = ["ls-tree", "-r", "-z", "HEAD"]
+    everything = gitx.run(args, git_dir=str(tmp_path / "wide"))
+    pieces: list[bytes] = []
+
+    def enough(chunk: bytes) -> bool:
+        pieces.append(chunk)
+        return True
+
+    read = gitx.watch(args, git_dir=str(tmp_path / "wide"), stop=enough)
+    assert len(pieces) == 1 and read == pieces[0]
+    assert 0 < len(read) < len(everything) and everything.startswith(read)
+    head = gitx.run(["rev-parse", "HEAD"], git_dir=str(tmp_path / "wide")).decode().strip()
+    with pytest.raises(TooMany):
+        Repo(gitx, tmp_path / "wide").tree(head, "", at_most=10)
