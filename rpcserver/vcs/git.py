@@ -100,7 +100,8 @@ class Git:
                 "-o", "StrictHostKeyChecking=yes",
                 "-o", f'UserKnownHostsFile="{self.known_hosts}"',
                 "-o", f"GlobalKnownHostsFile={os.devnull}", "-o", "UpdateHostKeys=no",
-                "-o", "CheckHostIP=no", "-o", "ConnectTimeout=30"]
+                "-o", "CheckHostIP=no", "-o", "ConnectTimeout=30",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
         if host_key_alias is not None:
             argv += ["-o", f"HostKeyAlias={host_key_alias}"]
         return " ".join(shlex.quote(arg) for arg in argv)
@@ -168,8 +169,9 @@ class Git:
     def _start(self, args: Sequence[str], git_dir: str | None, with_input: bool,
                protocols: Iterable[str],
                config: Iterable[tuple[str, str]]) -> subprocess.Popen[bytes]:
-        """git in a session of its own (so that it can be killed with its helpers)."""
-        argv = [self.executable]
+        """git in a session of its own (so that it can be killed with its helpers), killed
+        by the kernel if the worker that started it dies (``kill -9``: nobody is left to)."""
+        argv = [*_die_with_parent(), self.executable]
         if git_dir is not None:
             argv.append(f"--git-dir={git_dir}")
         argv.extend(args)
@@ -298,6 +300,14 @@ def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:
     # git names the URL it failed on; never let a password in a URL reach the log.
     text = re.sub(r"(://[^/\s:@]*:)[^@\s/]*@", r"\1***@", text)
     return text[-2000:]
+
+
+@functools.cache
+def _die_with_parent() -> tuple[str, ...]:
+    """util-linux's ``setpriv`` sets the parent-death signal and execs git (a ``preexec_fn``
+    would run Python between fork and exec in a threaded server); without it, nothing."""
+    setpriv = shutil.which("setpriv")
+    return (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
 
 
 @functools.cache
