@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,28 @@ from tests.databases import reset, scratch_database, server_url
 from tests.server_process import ServerProcess
 
 Rpc = Callable[..., dict[str, Any]]
+
+def touches_database(item: pytest.Item) -> bool:
+    """Whether the test, or a fixture it uses, comes from a module that makes databases
+    (``scratch_database``) or asks which server to use (``server_url``): those run on every
+    database, the rest in the SQLite pass only."""
+    modules = {getattr(item, "module", None)}
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+        modules.update(sys.modules.get(d.func.__module__) for d in defs)
+    return any(hasattr(module, "scratch_database") or hasattr(module, "server_url")
+               for module in modules if module is not None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass (RPCSERVER_TEST_DATABASE_URL set), leave out what the SQLite
+    pass already ran without a database: CI runs the suite once per database."""
+    if server_url() is None:
+        return
+    kept = [item for item in items if touches_database(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if not touches_database(i)])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
