@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
@@ -20,6 +21,7 @@ from .db import Database
 from .dispatch import Dispatcher
 from .errors import InternalError
 from .registry import Registry
+from .repositories import name_known
 from .vcs import Store
 
 if TYPE_CHECKING:
@@ -84,15 +86,22 @@ def create_app(config: Config | None = None, registry: Registry | None = None,
         registry = build_registry()
     if db is None:
         db = Database.connect(config.database_url)
-    _sweep(config)
+    _sweep(config, db)
     return ApiApp(config, db, registry)
 
 
-def _sweep(config: Config) -> None:
-    """Scratch left by a process killed mid-create or mid-pull goes at start-up (each worker
-    process builds its app: a worker that died and was replaced too); live scratch of
-    another worker is kept (``Store.scratch``)."""
+def _sweep(config: Config, db: Database) -> None:
+    """What a process killed mid-call left goes at start-up (each worker process builds its
+    app: a worker that died and was replaced too): its transaction's changes on disk are
+    finished or undone, as the database says it ended, then its scratch is removed. Live
+    journals and scratch of another worker are kept (they are locked)."""
+    store = Store.at(config.repos_root)
     try:
-        Store.at(config.repos_root).sweep()
+        store.recover(lambda name: name_known(db, name))
+    except (OSError, SQLAlchemyError) as exc:
+        log.warning("could not recover unfinished disk changes in %s (kept for the next "
+                    "start): %s", config.repos_root, exc)
+    try:
+        store.sweep()
     except OSError as exc:
         log.warning("could not sweep %s: %s", config.repos_root, exc)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import joinedload
 
 from . import clone_uri, clone_uri_at_rest, serialize
 from .config import Config
+from .db import Database
 from .dispatch import CallContext
 from .errors import ApiError, InvalidArg
 from .lookup import as_id
@@ -109,6 +110,13 @@ def checked_source(config: Config, uri: str, *, admin: bool) -> clone_uri.Source
         return clone_uri.check(uri, policy)
     except clone_uri.CloneUriError as exc:
         raise InvalidArg("clone_uri", exc.reason) from None
+
+
+def name_known(db: Database, name: str) -> bool:
+    """Whether a repository or a repository group is named ``name`` (``Store.recover``)."""
+    with db.transaction(write=False) as session:
+        return any(session.execute(select(model.id).where(model.name == name)).first()
+                   for model in (Repository, RepoGroup))
 
 
 def disk_changes(ctx: CallContext) -> DiskChanges:
