@@ -1,11 +1,18 @@
-"""The API reference (docs/api.md), generated from the registry so it cannot drift.
+"""The API reference (docs/api.md) and the client's method table (client/methods.json),
+generated from the registry so they cannot drift.
 
-``python -m rpcserver.apidoc > docs/api.md``; a test fails when the file is stale.
+``python -m rpcserver.apidoc > docs/api.md`` and
+``python -m rpcserver.apidoc --client-table > client/methods.json`` (both: ``make docs``);
+a test fails when either file is stale.
 """
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from .api import build_registry
@@ -83,5 +90,52 @@ def render(registry: Registry) -> str:
     return HEADER + "\n## Methods\n\n" + index + "\n\n" + "\n".join(sections)
 
 
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (one followed by a capital or a ``)."""
+    return re.split(r"(?<=\.)\s+(?=[A-Z`])", text, maxsplit=1)[0]
+
+
+def arguments(method: Method) -> tuple[list[str], list[str]]:
+    """The method's required and optional arguments, each in the handler's signature order."""
+    names = list(inspect.signature(method.handler).parameters)[1:]  # after ctx
+    defaults = method.defaults()
+    return [n for n in names if n not in defaults], [n for n in names if n in defaults]
+
+
+def client_methods(registry: Registry) -> Iterator[tuple[str, list[str], list[str], str]]:
+    """(name, required, optional, summary) for every name a client can call, aliases included.
+
+    The RhodeCode 1.2 dialect is left out: it answers only id-less envelopes, and the client
+    always sends an id (every RhodeCode name also exists in the Kallithea dialect).
+    """
+    for name, method in registry:
+        if method.dialect == RHODECODE:
+            continue
+        required, optional = arguments(method)
+        yield name, required, optional, first_sentence(method.summary)
+
+
+def client_table(registry: Registry) -> str:
+    """client/methods.json: the table behind `rpc-api --list-methods` and its completion."""
+    table = {
+        "generated_by": "make docs (python -m rpcserver.apidoc --client-table); do not edit",
+        "methods": [{"name": name, "required": required, "optional": optional,
+                     "summary": summary}
+                    for name, required, optional, summary in client_methods(registry)],
+    }
+    return json.dumps(table, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rpcserver.apidoc",
+                                     description="Print docs/api.md (the default) or, with "
+                                     "--client-table, client/methods.json.")
+    parser.add_argument("--client-table", action="store_true",
+                        help="print the client's method table (JSON) instead")
+    options = parser.parse_args(argv)
+    registry = build_registry()
+    print(client_table(registry) if options.client_table else render(registry), end="")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(render(build_registry()), end="")
+    main()
