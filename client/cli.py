@@ -131,8 +131,8 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option(
     "--list-methods",
     is_flag=True,
-    help="List the methods of the Kallithea API (all the protocol offers; "
-    "a given server may lack some) and exit.",
+    help="List the methods of rpcserver's API (another server may lack some or have "
+    "more) and exit.",
 )
 @click.option(
     "--version",
@@ -259,7 +259,7 @@ def _list_methods(ctx: click.Context, method: str | None, output_format: str) ->
     methods = METHODS
     if method:
         if method not in BY_NAME:
-            raise click.UsageError(f"{method!r} is not a method of the Kallithea API", ctx)
+            raise click.UsageError(f"{method!r} is not a method of rpcserver's API", ctx)
         methods = (BY_NAME[method],)
     click.echo(output.render_methods(methods, output_format))
     ctx.exit(ExitCode.OK)
