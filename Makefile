@@ -69,8 +69,8 @@ check: lint typecheck test
 
 # docs/api.md and client/methods.json (rpc-api's method table), both from the method registry.
 docs: install
-	$(BIN)/python -m rpcserver.apidoc > docs/api.md
-	$(BIN)/python -m rpcserver.apidoc --client-table > client/methods.json
+	$(BIN)/python -m rpcserver.admin.apidoc > docs/api.md
+	$(BIN)/python -m rpcserver.admin.apidoc --client-table > client/methods.json
 
 # Load, scaling and memory figures (docs/performance.md); about 15 minutes, not part of `check`.
 # Installs wrk with apt-get when it is missing. Options: make bench BENCH_ARGS="--rounds 1".

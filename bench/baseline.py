@@ -17,8 +17,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from rpcserver.config import Config
-from rpcserver.serve import GunicornServer, gunicorn_options
+from rpcserver.core.config import Config
+from rpcserver.web.serve import GunicornServer, gunicorn_options
 
 EMPTY_CHANGESET = {
     "short_id": "000000000000",

@@ -23,10 +23,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rpcserver import migrations
-from rpcserver.bootstrap import create_first_admin, seed_default_user
-from rpcserver.config import Config
-from rpcserver.db import Database
+from rpcserver.core.config import Config
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.domain.bootstrap import create_first_admin, seed_default_user
 from tests.gitremotes import GIT, GitDaemon, SmartHttp, Upstream, api_caller, git_env, running
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")

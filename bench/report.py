@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 
 from .measure import Row
 from .wrk import CONNECTIONS, THREADS

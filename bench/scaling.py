@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from werkzeug.test import Client
 
-from rpcserver import migrations
 from rpcserver.api import build_registry
-from rpcserver.app import create_app
-from rpcserver.auth import issue_api_key
-from rpcserver.bootstrap import create_first_admin, seed_default_user
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import Level, Repository, User, UserRepoPerm
+from rpcserver.core.config import Config
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.db.models import Level, Repository, User, UserRepoPerm
+from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.bootstrap import create_first_admin, seed_default_user
+from rpcserver.web.app import create_app
 
 from .report import ScalingRow
 from .servers import analyze, database

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from rpcserver import migrations
 from rpcserver.api import build_registry
-from rpcserver.app import ApiApp, create_app
-from rpcserver.auth import issue_api_key
-from rpcserver.bootstrap import create_first_admin, seed_default_user
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import User
-from rpcserver.registry import Registry
+from rpcserver.core.config import Config
+from rpcserver.core.registry import Registry
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.db.models import User
+from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.bootstrap import create_first_admin, seed_default_user
+from rpcserver.web.app import ApiApp, create_app
 from tests.databases import reset, scratch_database, server_url
 from tests.server_process import ServerProcess
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
-from rpcserver.db import Database
-from rpcserver.models import Base
+from rpcserver.db.database import Database
+from rpcserver.db.models import Base
 
 ENV = "RPCSERVER_TEST_DATABASE_URL"
 

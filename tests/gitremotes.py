@@ -358,7 +358,7 @@ def api_caller(config: Any, db: Any, key: str) -> Callable[..., dict[str, Any]]:
     from werkzeug.test import Client
 
     from rpcserver.api import build_registry
-    from rpcserver.app import create_app
+    from rpcserver.web.app import create_app
 
     client = Client(create_app(config, registry=build_registry(), db=db))
 

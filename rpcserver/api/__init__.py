@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from ..registry import Registry
+from rpcserver.core.registry import Registry
 
 
 def build_registry() -> Registry:
     """A registry with every method of the server."""
-    from . import perms, pull, repo_content, repo_groups, repos, server, user_groups, users
+    from rpcserver.api import (
+        perms,
+        pull,
+        repo_content,
+        repo_groups,
+        repos,
+        server,
+        user_groups,
+        users,
+    )
 
     registry = Registry()
     for module in (server, users, user_groups, repos, repo_content, pull, repo_groups, perms):

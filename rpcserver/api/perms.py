@@ -16,11 +16,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import schemas
-from ..dispatch import CallContext
-from ..errors import ApiError
-from ..lookup import get_user as find_user
-from ..models import (
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError
+from rpcserver.core.registry import Registry
+from rpcserver.db.models import (
     Level,
     RepoGroup,
     Repository,
@@ -31,7 +30,8 @@ from ..models import (
     UserRepoGroupPerm,
     UserRepoPerm,
 )
-from ..permissions import (
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import (
     ADMIN,
     DEFAULT_USER_ID,
     REPO,
@@ -43,8 +43,8 @@ from ..permissions import (
     OnUserGroup,
     parse_perm,
 )
-from ..registry import Registry
-from ..repositories import groups_under, repos_under
+from rpcserver.domain.repositories import groups_under, repos_under
+from rpcserver.rpc.dispatch import CallContext
 
 registry = Registry()
 

@@ -22,16 +22,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import clone_uri_at_rest, schemas
-from ..clone_uri import Source
-from ..config import Config
-from ..dispatch import CallContext, Deferred
-from ..errors import ApiError, NotFound
-from ..lookup import REPOSITORY, as_id, get_repo
-from ..models import Level, RepoGroup, Repository
-from ..permissions import ADMIN, OnRepo
-from ..registry import RHODECODE, Registry
-from ..repositories import (
+from rpcserver.core import schemas
+from rpcserver.core.config import Config
+from rpcserver.core.errors import ApiError, NotFound
+from rpcserver.core.registry import RHODECODE, Registry
+from rpcserver.db.models import Level, RepoGroup, Repository
+from rpcserver.domain import clone_uri_at_rest
+from rpcserver.domain.lookup import REPOSITORY, as_id, get_repo
+from rpcserver.domain.permissions import ADMIN, OnRepo
+from rpcserver.domain.repositories import (
     add_repo_group,
     add_repository,
     checked_source,
@@ -41,9 +40,11 @@ from ..repositories import (
     name_taken,
     store_for,
 )
-from ..vcs import Busy, GitError, Repo, Store, is_bare_repository, name_problem
-from ..vcs import fetch as vcs_fetch
-from ..vcs.store import INTERNAL
+from rpcserver.rpc.dispatch import CallContext, Deferred
+from rpcserver.vcs import Busy, GitError, Repo, Store, is_bare_repository, name_problem
+from rpcserver.vcs import fetch as vcs_fetch
+from rpcserver.vcs.clone_uri import Source
+from rpcserver.vcs.store import INTERNAL
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -12,14 +12,15 @@ import logging
 import re
 from typing import Any
 
-from .. import schemas, serialize
-from ..dispatch import CallContext
-from ..errors import ApiError, InvalidArg
-from ..models import Level, Repository
-from ..permissions import OnRepo
-from ..registry import Registry
-from ..repositories import repo_at
-from ..vcs import GitError, NoSuchPath, Repo, TooMany
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError, InvalidArg
+from rpcserver.core.registry import Registry
+from rpcserver.db.models import Level, Repository
+from rpcserver.domain import serialize
+from rpcserver.domain.permissions import OnRepo
+from rpcserver.domain.repositories import repo_at
+from rpcserver.rpc.dispatch import CallContext
+from rpcserver.vcs import GitError, NoSuchPath, Repo, TooMany
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -16,16 +16,16 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import joinedload
 
-from .. import schemas, serialize
-from ..dispatch import CallContext
-from ..errors import ApiError, InvalidArg, NotFound
-from ..lookup import REPO_GROUP as REPO_GROUP_LABEL
-from ..lookup import get_repo_group
-from ..lookup import get_user as find_user
-from ..models import RepoGroup, Repository
-from ..permissions import ADMIN
-from ..registry import Registry
-from ..repositories import (
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError, InvalidArg, NotFound
+from rpcserver.core.registry import Registry
+from rpcserver.db.models import RepoGroup, Repository
+from rpcserver.domain import serialize
+from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
+from rpcserver.domain.lookup import get_repo_group
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import ADMIN
+from rpcserver.domain.repositories import (
     add_repo_group,
     check_name,
     disk_changes,
@@ -36,8 +36,9 @@ from ..repositories import (
     repos_under,
     store_for,
 )
-from ..vcs import UnsafePath, is_bare_repository, name_problem
-from ..vcs.store import NAME_MAX
+from rpcserver.rpc.dispatch import CallContext
+from rpcserver.vcs import UnsafePath, is_bare_repository, name_problem
+from rpcserver.vcs.store import NAME_MAX
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -21,15 +21,15 @@ from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from .. import clone_uri_at_rest, schemas, serialize
-from ..clone_uri import Source
-from ..config import Config
-from ..dispatch import CallContext, Deferred
-from ..errors import AccessDenied, ApiError, InvalidArg, NotFound
-from ..lookup import REPO_GROUP as REPO_GROUP_LABEL
-from ..lookup import get_user as find_user
-from ..models import Level, RepoFollower, RepoGroup, Repository, User
-from ..permissions import (
+from rpcserver.core import schemas
+from rpcserver.core.config import Config
+from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
+from rpcserver.core.registry import Registry
+from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
+from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import (
     ANYONE,
     FORK_REPOSITORY,
     REPO,
@@ -42,8 +42,7 @@ from ..permissions import (
     readable_page,
     resolve,
 )
-from ..registry import Registry
-from ..repositories import (
+from rpcserver.domain.repositories import (
     OWNER_ONLY_FOR_ADMIN,
     add_repository,
     check_name,
@@ -61,9 +60,11 @@ from ..repositories import (
     repo_at,
     store_for,
 )
-from ..vcs import GitError, Repo
-from ..vcs import fetch as vcs_fetch
-from ..vcs.store import parent_of
+from rpcserver.rpc.dispatch import CallContext, Deferred
+from rpcserver.vcs import GitError, Repo
+from rpcserver.vcs import fetch as vcs_fetch
+from rpcserver.vcs.clone_uri import Source
+from rpcserver.vcs.store import parent_of
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import KALLITHEA_API_VERSION, __version__, schemas
-from ..dispatch import CallContext
-from ..lookup import get_user
-from ..models import UserIpRule
-from ..permissions import ADMIN
-from ..registry import Registry
+from rpcserver import KALLITHEA_API_VERSION, __version__
+from rpcserver.core import schemas
+from rpcserver.core.registry import Registry
+from rpcserver.db.models import UserIpRule
+from rpcserver.domain.lookup import get_user
+from rpcserver.domain.permissions import ADMIN
+from rpcserver.rpc.dispatch import CallContext
 
 registry = Registry()
 

@@ -16,12 +16,10 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import schemas, serialize
-from ..dispatch import CallContext
-from ..errors import ApiError, InvalidArg, MissingArg
-from ..lookup import as_id
-from ..lookup import get_user as find_user
-from ..models import (
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError, InvalidArg, MissingArg
+from rpcserver.core.registry import RHODECODE, Registry
+from rpcserver.db.models import (
     Level,
     RepoGroup,
     Repository,
@@ -33,7 +31,10 @@ from ..models import (
     UserGroupUserGroupPerm,
     UserUserGroupPerm,
 )
-from ..permissions import (
+from rpcserver.domain import serialize
+from rpcserver.domain.lookup import as_id
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import (
     ADMIN,
     ANYONE,
     CREATE_USER_GROUP,
@@ -46,7 +47,7 @@ from ..permissions import (
     default_grant_for_new,
     readable_page,
 )
-from ..registry import RHODECODE, Registry
+from rpcserver.rpc.dispatch import CallContext
 
 log = logging.getLogger(__name__)
 registry = Registry()

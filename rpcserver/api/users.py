@@ -8,15 +8,16 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import schemas, serialize
-from ..auth import hash_password
-from ..dispatch import CallContext
-from ..errors import ApiError, InvalidArg
-from ..lookup import as_id
-from ..lookup import get_user as find_user
-from ..models import RepoGroup, Repository, User, UserGroup
-from ..permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, user_permissions
-from ..registry import RHODECODE, Registry
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError, InvalidArg
+from rpcserver.core.registry import RHODECODE, Registry
+from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
+from rpcserver.domain import serialize
+from rpcserver.domain.auth import hash_password
+from rpcserver.domain.lookup import as_id
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, user_permissions
+from rpcserver.rpc.dispatch import CallContext
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -1,9 +1,9 @@
 """Repositories on disk: the git command line (``git``), reading (``repo``), writing and
 pulling (``fetch``), and the store's layout, locks and undoable moves (``store``)."""
 
-from .git import Git, GitError, GitMissing, GitTimeout
-from .repo import Commit, NoSuchPath, Refs, Repo, TooMany, Tree, is_bare_repository
-from .store import Busy, DiskChanges, RepoLock, Store, UnsafePath, name_problem
+from rpcserver.vcs.git import Git, GitError, GitMissing, GitTimeout
+from rpcserver.vcs.repo import Commit, NoSuchPath, Refs, Repo, TooMany, Tree, is_bare_repository
+from rpcserver.vcs.store import Busy, DiskChanges, RepoLock, Store, UnsafePath, name_problem
 
 __all__ = [
     "Busy",

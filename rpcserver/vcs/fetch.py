@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..clone_uri import Source
-from .git import Git, GitError
-from .repo import Repo
-from .store import Store, remove_tree
+from rpcserver.vcs.clone_uri import Source
+from rpcserver.vcs.git import Git, GitError
+from rpcserver.vcs.repo import Repo
+from rpcserver.vcs.store import Store, remove_tree
 
 REMOTE = "rpcserver-source"
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")

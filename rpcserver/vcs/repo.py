@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from .git import Git, GitError
+from rpcserver.vcs.git import Git, GitError
 
 log = logging.getLogger(__name__)
 

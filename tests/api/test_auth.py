@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import event, select, update
 from werkzeug.test import Client
 
-from rpcserver.auth import KEY_PREFIX, key_digest
-from rpcserver.db import Database
-from rpcserver.models import ApiKey, User, UserIpRule, utcnow
+from rpcserver.db.database import Database
+from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
+from rpcserver.domain.auth import KEY_PREFIX, key_digest
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"
@@ -56,7 +56,7 @@ def test_revoked_key_is_refused(rpc: Rpc, db: Database,
 
 
 def test_default_user_can_never_call(rpc: Rpc, db: Database) -> None:
-    from rpcserver.auth import issue_api_key
+    from rpcserver.domain.auth import issue_api_key
 
     with db.transaction(write=True) as session:
         default = session.get(User, 1)

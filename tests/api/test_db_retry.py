@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import event, text
 from werkzeug.test import Client
 
-from rpcserver import db as db_module
 from rpcserver.api import build_registry
-from rpcserver.app import create_app
-from rpcserver.config import Config
-from rpcserver.db import Database
+from rpcserver.core.config import Config
+from rpcserver.db import database as db_module
+from rpcserver.db.database import Database
+from rpcserver.web.app import create_app
 from tests.databases import server_url
 
 UNAVAILABLE = "Database unavailable, try again"

@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import select, text
 from werkzeug.test import Client
 
-from rpcserver import schemas
-from rpcserver.app import create_app
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.dispatch import CallContext
-from rpcserver.errors import ApiError
-from rpcserver.models import User
-from rpcserver.permissions import ADMIN
-from rpcserver.registry import Registry
+from rpcserver.core import schemas
+from rpcserver.core.config import Config
+from rpcserver.core.errors import ApiError
+from rpcserver.core.registry import Registry
+from rpcserver.db.database import Database
+from rpcserver.db.models import User
+from rpcserver.domain.permissions import ADMIN
+from rpcserver.rpc.dispatch import CallContext
+from rpcserver.web.app import create_app
 from tests.databases import server_url
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 
 API = "/_admin/api"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rpcserver.db import Database
-from rpcserver.models import Level, Repository, User, UserGroupRepoPerm, UserRepoPerm
-from rpcserver.permissions import REPO, resolve
+from rpcserver.db.database import Database
+from rpcserver.db.models import Level, Repository, User, UserGroupRepoPerm, UserRepoPerm
+from rpcserver.domain.permissions import REPO, resolve
 from tests.conftest import ApiUser, Rpc
 
 

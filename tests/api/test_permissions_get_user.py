@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import update
 
-from rpcserver.db import Database
-from rpcserver.models import (
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     GlobalPermission,
     Level,
     RepoGroup,
@@ -19,7 +19,7 @@ from rpcserver.models import (
     UserRepoPerm,
     UserUserGroupPerm,
 )
-from rpcserver.permissions import ADMIN_GLOBAL_PERMISSIONS, DEFAULT_GLOBAL_PERMISSIONS
+from rpcserver.domain.permissions import ADMIN_GLOBAL_PERMISSIONS, DEFAULT_GLOBAL_PERMISSIONS
 from tests.conftest import ApiUser, Rpc
 
 MakeUser = Callable[..., ApiUser]

@@ -42,10 +42,10 @@ import pytest
 from werkzeug.test import Client
 
 from rpcserver.api import build_registry
-from rpcserver.auth import issue_api_key
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import (
+from rpcserver.core.config import Config
+from rpcserver.core.registry import KALLITHEA, RHODECODE
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     Level,
     RepoGroup,
     Repository,
@@ -59,8 +59,8 @@ from rpcserver.models import (
     UserRepoPerm,
     UserUserGroupPerm,
 )
-from rpcserver.registry import KALLITHEA, RHODECODE
-from rpcserver.repositories import git_for, store_for
+from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.repositories import git_for, store_for
 from rpcserver.vcs.fetch import init_bare
 
 ROLES = ("admin", "owner", "group_admin", "own_reader", "group_reader", "default_reader",

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import event, insert, select
 
-from rpcserver.db import Database
-from rpcserver.models import (
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     Level,
     RepoGroup,
     Repository,

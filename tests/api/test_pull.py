@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from rpcserver.config import Config
-from rpcserver.db import Database
+from rpcserver.core.config import Config
+from rpcserver.db.database import Database
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (

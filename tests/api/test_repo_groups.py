@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import leftovers, on_disk
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from rpcserver.db import Database
-from rpcserver.models import UserUserGroupPerm
+from rpcserver.db.database import Database
+from rpcserver.db.models import UserUserGroupPerm
 from tests.conftest import ApiUser, Rpc
 
 

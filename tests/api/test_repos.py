@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rpcserver.api.repos import MAX_REVISION_NAMES
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (
@@ -184,7 +184,7 @@ def test_without_create_permission_top_level_is_refused(
         rpc: Rpc, make_user: Callable[..., ApiUser], db: Any) -> None:
     from sqlalchemy import delete
 
-    from rpcserver.models import GlobalPermission
+    from rpcserver.db.models import GlobalPermission
 
     with db.transaction(write=True) as session:
         session.execute(delete(GlobalPermission).where(
@@ -218,7 +218,7 @@ def test_private_hosts_are_refused_by_default(client: Any, admin_key: str, confi
     from werkzeug.test import Client
 
     from rpcserver.api import build_registry
-    from rpcserver.app import create_app
+    from rpcserver.web.app import create_app
 
     strict = dataclasses.replace(config, clone_uri_allow_private_hosts=False)
     app = create_app(strict, registry=build_registry(), db=db)

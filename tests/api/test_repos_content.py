@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (

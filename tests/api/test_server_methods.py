@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from rpcserver import __version__
-from rpcserver.db import Database
-from rpcserver.models import UserIpRule
+from rpcserver.db.database import Database
+from rpcserver.db.models import UserIpRule
 from tests.conftest import ApiUser, Rpc
 
 

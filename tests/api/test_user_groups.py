@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select, update
 from werkzeug.test import Client
 
 from rpcserver.api import user_groups
-from rpcserver.db import Database
-from rpcserver.models import (
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     GlobalPermission,
     Level,
     RepoGroup,

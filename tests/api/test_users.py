@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from rpcserver.auth import verify_password
-from rpcserver.db import Database
-from rpcserver.models import RepoGroup, User
+from rpcserver.db.database import Database
+from rpcserver.db.models import RepoGroup, User
+from rpcserver.domain.auth import verify_password
 from tests.conftest import ApiUser, Rpc
 
 USER_KEYS = ["user_id", "username", "firstname", "lastname", "email", "emails", "active",

@@ -16,9 +16,10 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 
-from rpcserver import migrations, secret_keys
-from rpcserver.bootstrap import create_first_admin, seed_default_user, write_config
-from rpcserver.db import Database
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.domain import secret_keys
+from rpcserver.domain.bootstrap import create_first_admin, seed_default_user, write_config
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import GIT, SmartHttp, Upstream, git_env, running
 from tests.server_process import ServerProcess

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from rpcserver.auth import key_digest
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import ApiKey, utcnow
+from rpcserver.core.config import Config
+from rpcserver.db.database import Database
+from rpcserver.db.models import ApiKey, utcnow
+from rpcserver.domain.auth import key_digest
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import SmartHttp, Upstream, api_caller, leftovers, on_disk, snapshot

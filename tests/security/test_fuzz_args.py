@@ -30,10 +30,10 @@ from sqlalchemy import select
 from werkzeug.test import Client
 
 from rpcserver.api import build_registry
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import Base
-from rpcserver.registry import RHODECODE, Method
+from rpcserver.core.config import Config
+from rpcserver.core.registry import RHODECODE, Method
+from rpcserver.db.database import Database
+from rpcserver.db.models import Base
 from tests.conftest import Rpc
 from tests.security.conftest import ok
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from rpcserver.registry import Registry
+from rpcserver.core.registry import Registry
 from tests.conftest import ApiUser
 from tests.security.fuzz import Bodies, carries_clone_uri, check_answer, strip_clone_uri
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests import gitremotes
 from tests.conftest import Rpc
 from tests.gitremotes import GitDaemon, Upstream, git, refs_of

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import Upstream, on_disk

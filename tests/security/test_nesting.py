@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from rpcserver.schemas import MAX_NESTING
+from rpcserver.core.schemas import MAX_NESTING
 
 PARSE = "JSON parse error ERR:nesting too deep"
 #: Around the depth where the parser's recursion ends (~950 under pytest): below it, the value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests.conftest import Rpc
 from tests.gitremotes import on_disk
 from tests.security.conftest import err, ok

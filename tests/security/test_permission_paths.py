@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rpcserver.config import Config
-from rpcserver.db import Database
-from rpcserver.models import GlobalPermission
+from rpcserver.core.config import Config
+from rpcserver.db.database import Database
+from rpcserver.db.models import GlobalPermission
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import on_disk
 from tests.security.conftest import err, ok

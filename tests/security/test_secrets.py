@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import SmartHttp, Upstream

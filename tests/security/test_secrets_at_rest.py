@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import text
 
-from rpcserver import secret_keys
-from rpcserver.config import Config
-from rpcserver.db import Database
+from rpcserver.core.config import Config
+from rpcserver.db.database import Database
+from rpcserver.domain import secret_keys
 from tests import gitremotes
 from tests.conftest import Rpc
 from tests.gitremotes import SmartHttp, Upstream, running

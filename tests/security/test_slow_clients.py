@@ -2,7 +2,7 @@
 trickle their headers or body hold no thread, so everyone else is still answered; a connection
 that stops making progress is closed after ``idle_timeout``.
 
-Before the server read requests in an event loop (rpcserver/worker.py), eight such connections
+Before the server read requests in an event loop (rpcserver/web/worker.py), eight such connections
 held all 2 x 4 request threads and a normal call got no answer for a minute.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests.conftest import Rpc
 from tests.gitremotes import leftovers, on_disk
 from tests.security.conftest import err, ok

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver.config import Config
+from rpcserver.core.config import Config
 from tests.conftest import Rpc
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import leftovers, on_disk
@@ -69,8 +69,8 @@ def test_ambiguous_authorities_are_refused_with_private_hosts_allowed(
         rpc: Rpc, config: Config, uri: str) -> None:
     """Allowing private hosts is no reason to let two parsers disagree."""
     lan = dataclasses.replace(config, clone_uri_allow_private_hosts=True)
-    from rpcserver.errors import InvalidArg
-    from rpcserver.repositories import checked_source
+    from rpcserver.core.errors import InvalidArg
+    from rpcserver.domain.repositories import checked_source
 
     with pytest.raises(InvalidArg):
         checked_source(lan, uri, admin=True)
@@ -131,11 +131,11 @@ def lan_config(config: Config) -> Config:
 
 def test_git_urls_reach_the_checked_address(listener: Listener, lan_config: Config) -> None:
     """git is handed the address ``localhost`` resolved to when checked, not the name."""
-    from rpcserver.repositories import checked_source
+    from rpcserver.domain.repositories import checked_source
 
     source = checked_source(lan_config, f"git://localhost:{listener.port}/x", admin=False)
     assert source.url == f"git://127.0.0.1:{listener.port}/x"
-    from rpcserver.repositories import git_for
+    from rpcserver.domain.repositories import git_for
     from rpcserver.vcs import GitError
     from rpcserver.vcs.fetch import fetch, init_bare
 

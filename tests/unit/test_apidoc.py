@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rpcserver.admin.apidoc import client_table, first_sentence, render
 from rpcserver.api import build_registry
-from rpcserver.apidoc import client_table, first_sentence, render
 
 ROOT = Path(__file__).resolve().parents[2]
 API_MD = ROOT / "docs" / "api.md"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from rpcserver.clone_uri import CloneUriError, Policy, check, mask
+from rpcserver.vcs.clone_uri import CloneUriError, Policy, check, mask
 
 STRICT = Policy()
 LAN = Policy(allow_private_hosts=True)

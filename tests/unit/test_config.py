@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver.config import Config, ConfigError
+from rpcserver.core.config import Config, ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rpcserver import errors
+from rpcserver.core import errors
 
 
 def test_texts() -> None:

@@ -1,4 +1,4 @@
-"""The permission model (rpcserver.permissions) on a real database: the rules of API.md §3,
+"""The permission model (rpcserver.domain.permissions) on a real database: the rules of API.md §3,
 the wire names, global permissions, requirements, and that the one-object and the
 set-based resolutions always agree."""
 
@@ -12,11 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rpcserver import permissions as perms
-from rpcserver.db import Database
-from rpcserver.dispatch import CallContext
-from rpcserver.errors import AccessDenied, ApiError, NotFound
-from rpcserver.models import (
+from rpcserver.core.errors import AccessDenied, ApiError, NotFound
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     GlobalPermission,
     Level,
     RepoGroup,
@@ -25,7 +23,9 @@ from rpcserver.models import (
     UserGroup,
     UserGroupMember,
 )
-from rpcserver.permissions import REPO, REPO_GROUP, USER_GROUP, Kind
+from rpcserver.domain import permissions as perms
+from rpcserver.domain.permissions import REPO, REPO_GROUP, USER_GROUP, Kind
+from rpcserver.rpc.dispatch import CallContext
 
 R, W, A, N = Level.READ, Level.WRITE, Level.ADMIN, Level.NONE
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rpcserver.protocol import Envelope, ProtocolError, answer, decode, encode
+from rpcserver.rpc.protocol import Envelope, ProtocolError, answer, decode, encode
 
 
 def test_decode_kallithea_envelope() -> None:

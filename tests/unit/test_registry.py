@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from rpcserver import schemas
 from rpcserver.api import build_registry
-from rpcserver.errors import ApiError, InvalidArg, MissingArg, UnknownArgs
-from rpcserver.permissions import ADMIN
-from rpcserver.registry import RHODECODE, Registry
+from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError, InvalidArg, MissingArg, UnknownArgs
+from rpcserver.core.registry import RHODECODE, Registry
+from rpcserver.domain.permissions import ADMIN
 
 
 def make() -> Registry:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver import secret_keys
-from rpcserver.config import Config
+from rpcserver.core.config import Config
+from rpcserver.domain import secret_keys
 
 
 def test_the_first_key_encrypts_and_every_key_decrypts(tmp_path: Path) -> None:

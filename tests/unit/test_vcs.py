@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from rpcserver.clone_uri import Policy, Source, check
 from rpcserver.vcs import (
     Busy,
     DiskChanges,
@@ -26,6 +25,7 @@ from rpcserver.vcs import (
     name_problem,
 )
 from rpcserver.vcs import fetch as vcs_fetch
+from rpcserver.vcs.clone_uri import Policy, Source, check
 from rpcserver.vcs.git import parse_version
 from tests.gitremotes import (
     Blackhole,

@@ -10,9 +10,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .clone_uri import mask
-from .models import RepoGroup, Repository, User, UserGroup
-from .vcs.repo import Commit
+from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
+from rpcserver.vcs.clone_uri import mask
+from rpcserver.vcs.repo import Commit
 
 
 def iso_date(value: dt.datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .config import Config
+from rpcserver.core.config import Config
 
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
@@ -65,7 +65,7 @@ class GunicornServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from .app import create_app
+        from rpcserver.web.app import create_app
 
         keep_large_allocations_out_of_the_heap()
         configure_logging(self.config)
@@ -101,7 +101,7 @@ class AccessLog:
 def gunicorn_options(config: Config, bind: str, workers: int, *,
                      access_log: bool = False) -> dict[str, Any]:
     """The gunicorn settings ``rpcserver serve`` runs with (its workers: ``worker.py``)."""
-    from . import worker
+    from rpcserver.web import worker
 
     worker.configure(worker.Settings(threads=config.threads, body_limit=config.max_body_bytes,
                                      idle_timeout=config.idle_timeout,
@@ -110,7 +110,7 @@ def gunicorn_options(config: Config, bind: str, workers: int, *,
         "bind": bind,
         "workers": workers,
         "threads": config.threads,
-        "worker_class": "rpcserver.worker.BufferedWorker",
+        "worker_class": "rpcserver.web.worker.BufferedWorker",
         # The heartbeat: the worker's event loop beats every second whatever its threads
         # are doing (a pull may take git_timeout), so a hung worker is found in 30 s.
         "timeout": 30,
@@ -127,11 +127,11 @@ def gunicorn_options(config: Config, bind: str, workers: int, *,
 def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = False) -> None:
     """Serve with gunicorn, from a fresh interpreter.
 
-    The process replaces itself (same pid) with ``python -m rpcserver.serve``: gunicorn's
+    The process replaces itself (same pid) with ``python -m rpcserver.web.serve``: gunicorn's
     workers are forks of it, and every page the admin command had loaded (click, alembic, mako,
     the schema check's engine: about 10 MB) would otherwise sit in each worker too.
     """
-    argv = [sys.executable, "-m", "rpcserver.serve", "--bind", bind, "--workers", str(workers)]
+    argv = [sys.executable, "-m", "rpcserver.web.serve", "--bind", bind, "--workers", str(workers)]
     if config.path is not None:
         argv += ["--config", config.path]
     if access_log:
@@ -142,8 +142,8 @@ def run_gunicorn(config: Config, bind: str, workers: int, *, access_log: bool = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m rpcserver.serve``: what ``rpcserver serve`` runs (see ``run_gunicorn``)."""
-    parser = argparse.ArgumentParser(prog="python -m rpcserver.serve")
+    """``python -m rpcserver.web.serve``: what ``rpcserver serve`` runs (see ``run_gunicorn``)."""
+    parser = argparse.ArgumentParser(prog="python -m rpcserver.web.serve")
     parser.add_argument("--bind", required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--config", default=None)
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     config = Config.load(args.config)
     # Import (only import: no engine, no connection) what every worker needs before forking
     # them, so that each worker boots at once instead of importing it all again.
-    from . import api, app  # noqa: F401
+    from rpcserver import api  # noqa: F401
+    from rpcserver.web import app  # noqa: F401
     options = gunicorn_options(config, args.bind, args.workers)
     options["rpcserver_access_log"] = args.access_log
     GunicornServer(config, options).run()
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
 def run_development(config: Config, bind: str) -> None:
     from werkzeug.serving import run_simple
 
-    from .app import create_app
+    from rpcserver.web.app import create_app
 
     configure_logging(config)
     host, _, port = bind.rpartition(":")

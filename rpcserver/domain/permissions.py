@@ -45,9 +45,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from . import lookup
-from .errors import AccessDenied, ApiError, NotFound
-from .models import (
+from rpcserver.core.errors import AccessDenied, ApiError, NotFound
+from rpcserver.db.models import (
     GlobalPermission,
     Level,
     RepoGroup,
@@ -62,9 +61,10 @@ from .models import (
     UserRepoPerm,
     UserUserGroupPerm,
 )
+from rpcserver.domain import lookup
 
 if TYPE_CHECKING:
-    from .dispatch import CallContext
+    from rpcserver.rpc.dispatch import CallContext
 
 DEFAULT_USER_ID = 1
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from . import clone_uri, secret_keys
-from .config import Config
-from .db import Database
-from .models import Repository
+from rpcserver.core.config import Config
+from rpcserver.db.database import Database
+from rpcserver.db.models import Repository
+from rpcserver.domain import secret_keys
+from rpcserver.vcs import clone_uri
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidRequest
-from .schemas import nested_deeper_than
+from rpcserver.core.errors import InvalidRequest
+from rpcserver.core.schemas import nested_deeper_than
 
 REQUIRED_KEYS = ("api_key", "method", "args")
 #: Row 4 for a body the parser cannot nest into, and for an ``id`` nested deeper than

@@ -35,13 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from . import clone_uri, clone_uri_at_rest, serialize
-from .config import Config
-from .db import Database
-from .dispatch import CallContext
-from .errors import ApiError, InvalidArg
-from .lookup import as_id
-from .models import (
+from rpcserver.core.config import Config
+from rpcserver.core.errors import ApiError, InvalidArg
+from rpcserver.db.database import Database
+from rpcserver.db.models import (
     Level,
     RepoFollower,
     RepoGroup,
@@ -53,7 +50,9 @@ from .models import (
     UserRepoGroupPerm,
     UserRepoPerm,
 )
-from .permissions import (
+from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.lookup import as_id
+from rpcserver.domain.permissions import (
     CREATE_REPOSITORY,
     DEFAULT_USER_ID,
     REPO,
@@ -63,8 +62,9 @@ from .permissions import (
     has_global,
     resolve,
 )
-from .vcs import Busy, DiskChanges, Git, Repo, Store, name_problem
-from .vcs.store import parent_of
+from rpcserver.rpc.dispatch import CallContext
+from rpcserver.vcs import Busy, DiskChanges, Git, Repo, Store, clone_uri, name_problem
+from rpcserver.vcs.store import parent_of
 
 log = logging.getLogger(__name__)
 

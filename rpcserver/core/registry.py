@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from .errors import InvalidArg, MissingArg, UnknownArgs
-from .schemas import STRING_BOOLEAN, nested_deeper_than
+from rpcserver.core.errors import InvalidArg, MissingArg, UnknownArgs
+from rpcserver.core.schemas import STRING_BOOLEAN, nested_deeper_than
 
 if TYPE_CHECKING:
-    from .permissions import Requirement
+    from rpcserver.domain.permissions import Requirement
 
 #: API.md §8: ``Invalid `<arg>` arg in JSON DATA: nested too deeply``.
 NESTED_TOO_DEEPLY = "nested too deeply"

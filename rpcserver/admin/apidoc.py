@@ -1,8 +1,8 @@
 """The API reference (docs/api.md) and the client's method table (client/methods.json),
 generated from the registry so they cannot drift.
 
-``python -m rpcserver.apidoc > docs/api.md`` and
-``python -m rpcserver.apidoc --client-table > client/methods.json`` (both: ``make docs``);
+``python -m rpcserver.admin.apidoc > docs/api.md`` and
+``python -m rpcserver.admin.apidoc --client-table > client/methods.json`` (both: ``make docs``);
 a test fails when either file is stale.
 """
 
@@ -15,13 +15,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .api import build_registry
-from .registry import RHODECODE, Method, Registry
-from .schemas import STRING_BOOLEAN
+from rpcserver.api import build_registry
+from rpcserver.core.registry import RHODECODE, Method, Registry
+from rpcserver.core.schemas import STRING_BOOLEAN
 
 HEADER = """# API reference
 
-Generated from the method registry by `make docs` (`python -m rpcserver.apidoc`); do not edit
+Generated from the method registry by `make docs` (`python -m rpcserver.admin.apidoc`); do not edit
 by hand. Every method is called as described in [the protocol](protocol.md): `POST /_admin/api`
 with `{"id", "api_key", "method", "args"}`. Ids may be given as an integer or a name wherever
 an argument is "id or name"; a digit-only string is an id.
@@ -118,7 +118,7 @@ def client_methods(registry: Registry) -> Iterator[tuple[str, list[str], list[st
 def client_table(registry: Registry) -> str:
     """client/methods.json: the table behind `rpc-api --list-methods` and its completion."""
     table = {
-        "generated_by": "make docs (python -m rpcserver.apidoc --client-table); do not edit",
+        "generated_by": "make docs (python -m rpcserver.admin.apidoc --client-table); do not edit",
         "methods": [{"name": name, "required": required, "optional": optional,
                      "summary": summary}
                     for name, required, optional, summary in client_methods(registry)],
@@ -127,7 +127,7 @@ def client_table(registry: Registry) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rpcserver.apidoc",
+    parser = argparse.ArgumentParser(prog="python -m rpcserver.admin.apidoc",
                                      description="Print docs/api.md (the default) or, with "
                                      "--client-table, client/methods.json.")
     parser.add_argument("--client-table", action="store_true",

@@ -9,12 +9,13 @@ import tomli_w
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clone_uri_at_rest, migrations
-from .auth import issue_api_key
-from .config import CONFIG_FILE_NAME, Config
-from .db import Database
-from .models import GlobalPermission, User
-from .permissions import DEFAULT_GLOBAL_PERMISSIONS, DEFAULT_USER_ID
+from rpcserver.core.config import CONFIG_FILE_NAME, Config
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.db.models import GlobalPermission, User
+from rpcserver.domain import clone_uri_at_rest
+from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.permissions import DEFAULT_GLOBAL_PERMISSIONS, DEFAULT_USER_ID
 
 
 class AlreadyInitialised(Exception):

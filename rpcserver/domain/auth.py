@@ -23,8 +23,8 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from .errors import InvalidApiKey
-from .models import ApiKey, User, UserIpRule, utcnow
+from rpcserver.core.errors import InvalidApiKey
+from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 
 log = logging.getLogger(__name__)
 

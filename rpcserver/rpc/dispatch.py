@@ -30,11 +30,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from . import protocol
-from .auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
-from .config import Config
-from .db import Database, connection_lost, unavailable
-from .errors import (
+from rpcserver.core.config import Config
+from rpcserver.core.errors import (
     ApiError,
     DatabaseUnavailable,
     InternalError,
@@ -42,9 +39,12 @@ from .errors import (
     MethodNotAllowed,
     NoSuchMethod,
 )
-from .models import ApiKey, User, utcnow
-from .protocol import ProtocolError
-from .registry import KALLITHEA, RHODECODE, Method, Registry
+from rpcserver.core.registry import KALLITHEA, RHODECODE, Method, Registry
+from rpcserver.db.database import Database, connection_lost, unavailable
+from rpcserver.db.models import ApiKey, User, utcnow
+from rpcserver.domain.auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
+from rpcserver.rpc import protocol
+from rpcserver.rpc.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

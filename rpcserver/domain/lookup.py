@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, select
 from sqlalchemy.orm import Session
 
-from .errors import NotFound
-from .models import RepoGroup, Repository, User, UserGroup
-from .schemas import MAX_ID
+from rpcserver.core.errors import NotFound
+from rpcserver.core.schemas import MAX_ID
+from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
 
 #: What ``NotFound`` calls each kind of object (API.md §2).
 USER = "user"

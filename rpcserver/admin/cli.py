@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
-from . import bootstrap, clone_uri_at_rest, migrations, secret_keys
-from .auth import issue_api_key
-from .config import Config, ConfigError
-from .db import Database
-from .models import ApiKey, User, utcnow
+from rpcserver.core.config import Config, ConfigError
+from rpcserver.db import migrations
+from rpcserver.db.database import Database
+from rpcserver.db.models import ApiKey, User, utcnow
+from rpcserver.domain import bootstrap, clone_uri_at_rest, secret_keys
+from rpcserver.domain.auth import issue_api_key
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -89,7 +90,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
     _require_git(config)
     _prepare_secrets(config)
     bind = bind or config.bind
-    from .serve import run_development, run_gunicorn
+    from rpcserver.web.serve import run_development, run_gunicorn
 
     if reload:
         run_development(config, bind)
@@ -99,7 +100,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
 
 def _require_git(config: Config) -> None:
     """Repositories are kept through the git command line: refuse to start without it."""
-    from .vcs import Git, GitMissing
+    from rpcserver.vcs import Git, GitMissing
 
     try:
         Git.find(config.git_timeout)
@@ -180,9 +181,9 @@ def create_user(ctx: click.Context, username: str, email: str, password: str | N
 
 def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
     """Run an API method in-process as the first active admin, with all of its checks."""
-    from .api import build_registry
-    from .dispatch import CallContext
-    from .errors import ApiError
+    from rpcserver.api import build_registry
+    from rpcserver.core.errors import ApiError
+    from rpcserver.rpc.dispatch import CallContext
 
     registry = build_registry()
     found = registry.lookup(method)
@@ -304,7 +305,7 @@ def known_hosts_group() -> None:
 
 
 def _known_hosts_path(ctx: click.Context) -> Path:
-    from .repositories import known_hosts_file
+    from rpcserver.domain.repositories import known_hosts_file
 
     return known_hosts_file(_load(ctx, None))
 
@@ -317,7 +318,7 @@ def _known_hosts_path(ctx: click.Context) -> Path:
 @click.pass_context
 def known_hosts_add(ctx: click.Context, host: str, port: int, key_text: str | None) -> None:
     """Trust HOST's ssh host key (as printed by `ssh-keyscan HOST`, run by hand)."""
-    from . import known_hosts
+    from rpcserver.vcs import known_hosts
 
     text = key_text if key_text is not None else sys.stdin.read()
     try:
@@ -332,7 +333,7 @@ def known_hosts_add(ctx: click.Context, host: str, port: int, key_text: str | No
 @click.pass_context
 def known_hosts_list(ctx: click.Context) -> None:
     """Print the trusted host keys, one per line."""
-    from . import known_hosts
+    from rpcserver.vcs import known_hosts
 
     for entry in known_hosts.read(_known_hosts_path(ctx)):
         click.echo(entry.line())
@@ -344,7 +345,7 @@ def known_hosts_list(ctx: click.Context) -> None:
 @click.pass_context
 def known_hosts_remove(ctx: click.Context, host: str, port: int | None) -> None:
     """Stop trusting HOST's ssh host keys."""
-    from . import known_hosts
+    from rpcserver.vcs import known_hosts
 
     removed = known_hosts.remove(_known_hosts_path(ctx), host, port)
     if not removed:

@@ -1,8 +1,8 @@
-"""Alembic environment: runs migrations on the engine handed over by ``rpcserver.migrations``."""
+"""Alembic environment: runs migrations on the engine handed over by ``rpcserver.db.migrations``."""
 
 from alembic import context
 
-from rpcserver.models import Base
+from rpcserver.db.models import Base
 
 engine = context.config.attributes["engine"]
 

@@ -15,14 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
-from . import protocol
-from .config import Config
-from .db import Database
-from .dispatch import Dispatcher
-from .errors import InternalError
-from .registry import Registry
-from .repositories import name_known
-from .vcs import Store
+from rpcserver.core.config import Config
+from rpcserver.core.errors import InternalError
+from rpcserver.core.registry import Registry
+from rpcserver.db.database import Database
+from rpcserver.domain.repositories import name_known
+from rpcserver.rpc import protocol
+from rpcserver.rpc.dispatch import Dispatcher
+from rpcserver.vcs import Store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -81,7 +81,7 @@ def create_app(config: Config | None = None, registry: Registry | None = None,
     if config is None:
         config = Config.load()
     if registry is None:
-        from .api import build_registry
+        from rpcserver.api import build_registry
 
         registry = build_registry()
     if db is None:

@@ -157,7 +157,7 @@ class BufferedWorker(Worker):
     def run(self) -> None:
         settings = _settings
         if settings is None:
-            raise RuntimeError("rpcserver.worker.configure() was not called before forking")
+            raise RuntimeError("rpcserver.web.worker.configure() was not called before forking")
         _raise_fd_limit(settings.connection_limit + SPARE_FDS)
         socket_map: dict[int, Any] = {}
         server = create_server(self.wsgi, map=socket_map,
