@@ -58,6 +58,7 @@ test: install kallithea-client
 # indents), which a one-off reformat of every file would churn without changing meaning.
 lint: install
 	$(BIN)/ruff check rpcserver client tests bench
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix rpcserver client tests bench

@@ -183,7 +183,7 @@ def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
     """Run an API method in-process as the first active admin, with all of its checks."""
     from rpcserver.api import build_registry
     from rpcserver.core.errors import ApiError
-    from rpcserver.rpc.dispatch import CallContext
+    from rpcserver.domain.context import CallContext
 
     registry = build_registry()
     found = registry.lookup(method)

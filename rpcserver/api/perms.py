@@ -30,6 +30,7 @@ from rpcserver.db.models import (
     UserRepoGroupPerm,
     UserRepoPerm,
 )
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import (
     ADMIN,
@@ -44,7 +45,6 @@ from rpcserver.domain.permissions import (
     parse_perm,
 )
 from rpcserver.domain.repositories import groups_under, repos_under
-from rpcserver.rpc.dispatch import CallContext
 
 registry = Registry()
 

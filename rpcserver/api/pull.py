@@ -28,6 +28,7 @@ from rpcserver.core.errors import ApiError, NotFound
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import Level, RepoGroup, Repository
 from rpcserver.domain import clone_uri_at_rest
+from rpcserver.domain.context import CallContext, Deferred
 from rpcserver.domain.lookup import REPOSITORY, as_id, get_repo
 from rpcserver.domain.permissions import ADMIN, OnRepo
 from rpcserver.domain.repositories import (
@@ -40,7 +41,6 @@ from rpcserver.domain.repositories import (
     name_taken,
     store_for,
 )
-from rpcserver.rpc.dispatch import CallContext, Deferred
 from rpcserver.vcs import Busy, GitError, Repo, Store, is_bare_repository, name_problem
 from rpcserver.vcs import fetch as vcs_fetch
 from rpcserver.vcs.clone_uri import Source

@@ -17,9 +17,9 @@ from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, Repository
 from rpcserver.domain import serialize
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.permissions import OnRepo
 from rpcserver.domain.repositories import repo_at
-from rpcserver.rpc.dispatch import CallContext
 from rpcserver.vcs import GitError, NoSuchPath, Repo, TooMany
 
 log = logging.getLogger(__name__)

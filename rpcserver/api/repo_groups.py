@@ -21,6 +21,7 @@ from rpcserver.core.errors import ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import RepoGroup, Repository
 from rpcserver.domain import serialize
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_repo_group
 from rpcserver.domain.lookup import get_user as find_user
@@ -36,7 +37,6 @@ from rpcserver.domain.repositories import (
     repos_under,
     store_for,
 )
-from rpcserver.rpc.dispatch import CallContext
 from rpcserver.vcs import UnsafePath, is_bare_repository, name_problem
 from rpcserver.vcs.store import NAME_MAX
 

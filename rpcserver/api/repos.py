@@ -27,6 +27,7 @@ from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
 from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.context import CallContext, Deferred
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import (
@@ -60,7 +61,6 @@ from rpcserver.domain.repositories import (
     repo_at,
     store_for,
 )
-from rpcserver.rpc.dispatch import CallContext, Deferred
 from rpcserver.vcs import GitError, Repo
 from rpcserver.vcs import fetch as vcs_fetch
 from rpcserver.vcs.clone_uri import Source

@@ -17,9 +17,9 @@ from rpcserver import KALLITHEA_API_VERSION, __version__
 from rpcserver.core import schemas
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import UserIpRule
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import get_user
 from rpcserver.domain.permissions import ADMIN
-from rpcserver.rpc.dispatch import CallContext
 
 registry = Registry()
 

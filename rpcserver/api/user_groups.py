@@ -32,6 +32,7 @@ from rpcserver.db.models import (
     UserUserGroupPerm,
 )
 from rpcserver.domain import serialize
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import as_id
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import (
@@ -47,7 +48,6 @@ from rpcserver.domain.permissions import (
     default_grant_for_new,
     readable_page,
 )
-from rpcserver.rpc.dispatch import CallContext
 
 log = logging.getLogger(__name__)
 registry = Registry()

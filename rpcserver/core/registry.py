@@ -13,7 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
@@ -21,11 +21,17 @@ from jsonschema.exceptions import ValidationError
 from rpcserver.core.errors import InvalidArg, MissingArg, UnknownArgs
 from rpcserver.core.schemas import STRING_BOOLEAN, nested_deeper_than
 
-if TYPE_CHECKING:
-    from rpcserver.domain.permissions import Requirement
-
 #: API.md §8: ``Invalid `<arg>` arg in JSON DATA: nested too deeply``.
 NESTED_TOO_DEEPLY = "nested too deeply"
+
+class Requirement(Protocol):
+    """What a method needs of its caller; raises an ``ApiError`` when it is not met.
+    ``ctx`` is the call's ``domain.context.CallContext`` (a layer above this one)."""
+
+    description: str
+
+    def check(self, ctx: Any, args: dict[str, Any]) -> None: ...
+
 
 KALLITHEA = "kallithea"
 #: RhodeCode 1.2 scripts send envelopes without ``id``; some names mean other things there.

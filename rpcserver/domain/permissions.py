@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from rpcserver.core.errors import AccessDenied, ApiError, NotFound
+from rpcserver.core.registry import Requirement
 from rpcserver.db.models import (
     GlobalPermission,
     Level,
@@ -62,9 +63,7 @@ from rpcserver.db.models import (
     UserUserGroupPerm,
 )
 from rpcserver.domain import lookup
-
-if TYPE_CHECKING:
-    from rpcserver.rpc.dispatch import CallContext
+from rpcserver.domain.context import CallContext
 
 DEFAULT_USER_ID = 1
 
@@ -446,14 +445,6 @@ def default_grant_for_new(session: Session, kind: Kind) -> Level:
 
 
 # --- Requirements: what a method needs -----------------------------------------------------
-
-
-class Requirement(Protocol):
-    """What a method needs of its caller; raises an ``ApiError`` when it is not met."""
-
-    description: str
-
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None: ...
 
 
 class _Admin:

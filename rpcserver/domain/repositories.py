@@ -51,6 +51,7 @@ from rpcserver.db.models import (
     UserRepoPerm,
 )
 from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import as_id
 from rpcserver.domain.permissions import (
     CREATE_REPOSITORY,
@@ -62,7 +63,6 @@ from rpcserver.domain.permissions import (
     has_global,
     resolve,
 )
-from rpcserver.rpc.dispatch import CallContext
 from rpcserver.vcs import Busy, DiskChanges, Git, Repo, Store, clone_uri, name_problem
 from rpcserver.vcs.store import parent_of
 

@@ -3,11 +3,10 @@
 It runs API.md §1's checks in order, then the method inside one transaction that commits on
 success and rolls back on any error, so a failed call changes nothing.
 
-Two hooks let a method that also changes the disk (repositories) keep disk and database
-together: ``ctx.on_commit``/``ctx.on_rollback`` run after the transaction ends, and a handler
-may answer a ``Deferred`` whose slow part (a network fetch) runs with no transaction open,
-followed by a short write transaction — holding SQLite's write lock for a fetch would stall
-every other writer for its whole duration.
+It runs the hooks of the handler's ``CallContext`` after the transaction ends, and a
+``Deferred``'s slow part with no transaction open, then its short write transaction —
+holding SQLite's write lock for a fetch would stall every other writer for its whole
+duration (``domain.context``).
 
 A transaction whose database connection died before its COMMIT was sent changed nothing and
 runs once more (``_once_more``); if it fails again, or died during COMMIT, or the database
@@ -21,14 +20,11 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from rpcserver.core.config import Config
 from rpcserver.core.errors import (
@@ -43,6 +39,7 @@ from rpcserver.core.registry import KALLITHEA, RHODECODE, Method, Registry
 from rpcserver.db.database import Database, connection_lost, unavailable
 from rpcserver.db.models import ApiKey, User, utcnow
 from rpcserver.domain.auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
+from rpcserver.domain.context import CallContext, Deferred
 from rpcserver.rpc import protocol
 from rpcserver.rpc.protocol import ProtocolError
 
@@ -51,61 +48,6 @@ T = TypeVar("T")
 #: How long a call waits before its second attempt when no connection could be made: a
 #: restarting server refuses connections for a few tenths of a second.
 RECONNECT_PAUSE = 0.3
-
-
-@dataclass
-class CallContext:
-    """What a handler may use: the transaction's session, the caller, the server's settings."""
-
-    session: Session
-    user: User
-    config: Config
-    client_ip: str | None
-    registry: Registry
-    #: The id of the API key that authenticated the call (None outside a call, e.g. the CLI):
-    #: a ``Deferred``'s finish checks it again.
-    key_id: int | None = None
-    #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
-    #: Repository), so that the handler does not look them up a second time.
-    resolved: dict[str, Any] = field(default_factory=dict)
-    _on_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
-    _on_rollback: list[Callable[[], None]] = field(default_factory=list, repr=False)
-
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` once this call's transaction has committed (e.g. empty the trash)."""
-        self._on_commit.append(hook)
-
-    def on_rollback(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` if the transaction does not commit (undo a disk change); the last
-        registered runs first."""
-        self._on_rollback.append(hook)
-
-    def finished(self, *, committed: bool) -> None:
-        """Run the hooks for how the transaction ended; a failing hook is logged, not raised
-        (the answer is already decided by the transaction)."""
-        hooks = self._on_commit if committed else list(reversed(self._on_rollback))
-        self._on_commit, self._on_rollback = [], []
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("%s hook %r failed", "commit" if committed else "rollback", hook)
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """A handler's answer when its slow part must run outside any transaction.
-
-    The handler runs (checks, lookups) in the call's transaction, which then ends. Then
-    ``work()`` is entered with no transaction open (it may hold a lock and fetch over the
-    network); inside it, ``finish(ctx, outcome)`` runs in a new write transaction with a fresh
-    ``ctx`` and gives the result. ``work``'s exit runs last, after commit or rollback hooks,
-    whatever happened. A Deferred method is registered with ``writes=False``: its first
-    transaction only reads.
-    """
-
-    work: Callable[[], AbstractContextManager[Any]]
-    finish: Callable[[CallContext, Any], Any]
 
 
 class Dispatcher:

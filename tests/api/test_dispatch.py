@@ -16,8 +16,8 @@ from rpcserver.core.errors import ApiError
 from rpcserver.core.registry import Registry
 from rpcserver.db.database import Database
 from rpcserver.db.models import User
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.permissions import ADMIN
-from rpcserver.rpc.dispatch import CallContext
 from rpcserver.web.app import create_app
 from tests.databases import server_url
 

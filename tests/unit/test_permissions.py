@@ -24,8 +24,8 @@ from rpcserver.db.models import (
     UserGroupMember,
 )
 from rpcserver.domain import permissions as perms
+from rpcserver.domain.context import CallContext
 from rpcserver.domain.permissions import REPO, REPO_GROUP, USER_GROUP, Kind
-from rpcserver.rpc.dispatch import CallContext
 
 R, W, A, N = Level.READ, Level.WRITE, Level.ADMIN, Level.NONE
 
