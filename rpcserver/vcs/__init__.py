@@ -2,8 +2,9 @@
 pulling (``fetch``), and the store's layout, locks and undoable moves (``store``)."""
 
 from rpcserver.vcs.git import Git, GitError, GitMissing, GitTimeout
+from rpcserver.vcs.journal import DiskChanges
 from rpcserver.vcs.repo import Commit, NoSuchPath, Refs, Repo, TooMany, Tree, is_bare_repository
-from rpcserver.vcs.store import Busy, DiskChanges, RepoLock, Store, UnsafePath, name_problem
+from rpcserver.vcs.store import Busy, RepoLock, Store, UnsafePath, name_problem
 
 __all__ = [
     "Busy",

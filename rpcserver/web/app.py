@@ -22,7 +22,7 @@ from rpcserver.db.database import Database
 from rpcserver.domain.repositories import name_known
 from rpcserver.rpc import protocol
 from rpcserver.rpc.dispatch import Dispatcher
-from rpcserver.vcs import Store
+from rpcserver.vcs import Store, journal
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -97,7 +97,7 @@ def _sweep(config: Config, db: Database) -> None:
     journals and scratch of another worker are kept (they are locked)."""
     store = Store.at(config.repos_root)
     try:
-        store.recover(lambda name: name_known(db, name))
+        journal.recover(store, lambda name: name_known(db, name))
     except (OSError, SQLAlchemyError) as exc:
         log.warning("could not recover unfinished disk changes in %s (kept for the next "
                     "start): %s", config.repos_root, exc)

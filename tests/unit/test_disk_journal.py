@@ -1,5 +1,5 @@
-"""A transaction's disk changes survive the death of its process: ``Store.recover`` finishes or
-undoes them as the database says the transaction ended.
+"""A transaction's disk changes survive the death of its process: ``vcs.journal.recover``
+finishes or undoes them as the database says the transaction ended.
 
 Each case kills a real process with SIGKILL after it made a change and before its transaction
 ended, then recovers with the database's answer played by ``known``.
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rpcserver.vcs import DiskChanges, Store
+from rpcserver.vcs.journal import recover
 
 
 def killed_after(root: Path, change: str) -> None:
@@ -63,7 +64,7 @@ def test_a_move(root: Path, committed: bool) -> None:
         asked.append(name)
         return committed
 
-    Store.at(str(root)).recover(known)
+    recover(Store.at(str(root)), known)
     assert asked == ["g/new"]
     assert (root / "g" / "new").exists() is committed
     assert (root / "old").exists() is not committed
@@ -75,7 +76,7 @@ def test_a_discard(root: Path, committed: bool) -> None:
     killed_after(root, 'changes.discard(root / "old")')
     assert not (root / "old").exists()
     # Committed: the row is gone (known says no) and the trash is emptied; else restored.
-    Store.at(str(root)).recover(lambda name: not committed)
+    recover(Store.at(str(root)), lambda name: not committed)
     assert (root / "old" / "HEAD").exists() is not committed
     assert list((root / ".rpcserver" / "trash").iterdir()) == []
     assert journals(root) == []
@@ -83,14 +84,14 @@ def test_a_discard(root: Path, committed: bool) -> None:
 
 def test_a_new_directory_that_did_not_commit_goes(root: Path) -> None:
     killed_after(root, '(root / "grp").mkdir(); changes.created(root / "grp")')
-    Store.at(str(root)).recover(lambda name: False)
+    recover(Store.at(str(root)), lambda name: False)
     assert not (root / "grp").exists() and journals(root) == []
 
 
 def test_a_live_transaction_is_left_alone(root: Path) -> None:
     changes = DiskChanges(Store.at(str(root)))
     changes.move(root / "old", root / "new")
-    Store.at(str(root)).recover(lambda name: False)
+    recover(Store.at(str(root)), lambda name: False)
     assert (root / "new").exists() and len(journals(root)) == 1
     changes.commit()
     assert journals(root) == []
@@ -111,7 +112,7 @@ def test_without_an_answer_from_the_database_the_journal_is_kept(root: Path) -> 
         raise RuntimeError("database down")
 
     with pytest.raises(RuntimeError):
-        Store.at(str(root)).recover(unavailable)
+        recover(Store.at(str(root)), unavailable)
     assert len(journals(root)) == 1
-    Store.at(str(root)).recover(lambda name: False)
+    recover(Store.at(str(root)), lambda name: False)
     assert (root / "old").exists() and journals(root) == []
