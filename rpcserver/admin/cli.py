@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 
+from rpcserver.admin.local import as_admin
 from rpcserver.core.config import Config, ConfigError
 from rpcserver.db import migrations
 from rpcserver.db.database import Database
-from rpcserver.db.models import ApiKey, User, utcnow
+from rpcserver.db.models import utcnow
 from rpcserver.domain import bootstrap, clone_uri_at_rest, secret_keys
-from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.auth import issue_key_for
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -174,43 +175,10 @@ def create_user(ctx: click.Context, username: str, email: str, password: str | N
     args: dict[str, Any] = {"username": username, "email": email, "admin": admin}
     if password:
         args["password"] = password
-    result = _call_as_admin(_load(ctx, config_path), "create_user", args)
+    with as_admin(_load(ctx, config_path)) as (dispatcher, credential):
+        result = dispatcher.call(credential, "create_user", args)
     click.echo(result["msg"], err=True)
     click.echo(result["user"]["user_id"])
-
-
-def _call_as_admin(config: Config, method: str, args: dict[str, Any]) -> Any:
-    """Run an API method in-process as the first active admin, with all of its checks."""
-    from rpcserver.api import build_registry
-    from rpcserver.core.errors import ApiError
-    from rpcserver.domain.context import CallContext
-
-    registry = build_registry()
-    found = registry.lookup(method)
-    if found is None:
-        raise click.ClickException(f"no such method: {method}")
-    database = Database.connect(config.database_url)
-    try:
-        with database.transaction(write=True) as session:
-            admin = _first_admin(session)
-            ctx = CallContext(session=session, user=admin, config=config, client_ip=None,
-                              registry=registry)
-            try:
-                return found.handler(ctx, **found.check_args(args))
-            except ApiError as exc:
-                raise click.ClickException(exc.text) from None
-    finally:
-        database.dispose()
-
-
-def _first_admin(session: Any) -> User:
-    from sqlalchemy import select
-
-    admin = session.scalar(select(User).where(User.admin.is_(True), User.active.is_(True))
-                           .order_by(User.id))
-    if admin is None:
-        raise click.ClickException("no active admin: run `rpcserver init` first")
-    return admin
 
 
 @main.command("create-api-key")
@@ -226,29 +194,42 @@ def create_api_key(ctx: click.Context, username: str, description: str,
                    expires_in_days: int | None, rotate: bool, with_example: bool,
                    config_path: str | None) -> None:
     """Create an API key for USERNAME and print only the key on stdout."""
-    from sqlalchemy import select, update
-
     config = _load(ctx, config_path)
     expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
-    database = Database.connect(config.database_url)
-    try:
-        with database.transaction(write=True) as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None or user.id == bootstrap.DEFAULT_USER_ID:
-                raise click.ClickException(f"user `{username}` does not exist")
-            if rotate:
-                session.execute(update(ApiKey).where(
-                    ApiKey.user_id == user.id, ApiKey.description == description,
-                    ApiKey.revoked_on.is_(None)).values(revoked_on=utcnow()))
-            key, _row = issue_api_key(session, user, description=description,
-                                      expires_on=expires)
-    finally:
-        database.dispose()
+    with as_admin(config) as (dispatcher, credential):
+        key = dispatcher.run(credential, "create-api-key", lambda call: issue_key_for(
+            call.session, username, description=description, expires_on=expires,
+            rotate=rotate))
     if with_example:
         click.echo(f"API key for `{username}`:", err=True)
     click.echo(key)
     if with_example:
         _print_example(config, key)
+
+
+@main.command("recover-admin")
+@click.argument("username")
+@click.option("--email", default=None, help="Create USERNAME with this email if it does not "
+              "exist.")
+@config_option
+@click.pass_context
+def recover_admin(ctx: click.Context, username: str, email: str | None,
+                  config_path: str | None) -> None:
+    """Make USERNAME an active admin and print a new API key for it: the way back in when no
+    admin can log in (this command alone needs no active admin)."""
+    config = _load(ctx, config_path)
+    _require_current_schema(config)
+    database = Database.connect(config.database_url)
+    try:
+        with database.transaction(write=True) as session:
+            key = bootstrap.recover_admin(session, username, email)
+    except bootstrap.AlreadyInitialised as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"`{username}` is an active admin; a new API key (shown only this once):",
+               err=True)
+    click.echo(key)
 
 
 @main.command("rotate-secret-key")

@@ -14,16 +14,18 @@ import hmac
 import ipaddress
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from rpcserver.core.errors import InvalidApiKey
+from rpcserver.core.credentials import API_KEY, LOCAL_CLI, Credential
+from rpcserver.core.errors import ApiError, InvalidApiKey
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,21 @@ def issue_api_key(session: Session, user: User, *, description: str = "",
     return key, row
 
 
+def issue_key_for(session: Session, username: str, *, description: str = "",
+                  expires_on: dt.datetime | None = None, rotate: bool = False) -> str:
+    """A new key for ``username`` (``rpcserver create-api-key``); ``rotate`` first revokes
+    the user's live keys of the same description."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.id == DEFAULT_USER_ID:
+        raise ApiError(f"user `{username}` does not exist")
+    if rotate:
+        session.execute(update(ApiKey).where(
+            ApiKey.user_id == user.id, ApiKey.description == description,
+            ApiKey.revoked_on.is_(None)).values(revoked_on=utcnow()))
+    key, _row = issue_api_key(session, user, description=description, expires_on=expires_on)
+    return key
+
+
 @dataclass(frozen=True)
 class KeyUse:
     """What the dispatcher needs of the key that authenticated a request."""
@@ -72,10 +89,12 @@ class KeyUse:
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated user of one request."""
+    """The authenticated user of one call and the credential it came with; ``key`` is the
+    API key used (None for a ``local-cli`` call)."""
 
     user: User
-    key: KeyUse
+    credential: Credential
+    key: KeyUse | None
 
 
 # Every request runs this, so it is built once and is one statement: the user's columns, the
@@ -85,10 +104,13 @@ _has_ip_rules = (select(UserIpRule.id)
                  .where(UserIpRule.user_id.in_([User.id, DEFAULT_USER_ID]))
                  .exists())
 _USER_ATTRIBUTES = tuple((attr.key, attr.columns[0]) for attr in User.__mapper__.column_attrs)
-_USER_NAMES = tuple(name for name, _ in _USER_ATTRIBUTES)
+#: The key's columns and the IP-rule flag, by the names ``_checked`` reads them by.
+_KEY_COLUMNS = {"key_id": ApiKey.id, "digest": ApiKey.digest, "revoked_on": ApiKey.revoked_on,
+                "expires_on": ApiKey.expires_on, "last_used_on": ApiKey.last_used_on,
+                "has_ip_rules": _has_ip_rules}
 _KEY_LOOKUP = (
-    select(*(column for _, column in _USER_ATTRIBUTES), ApiKey.id, ApiKey.digest,
-           ApiKey.revoked_on, ApiKey.expires_on, ApiKey.last_used_on, _has_ip_rules)
+    select(*(column.label(f"user_{name}") for name, column in _USER_ATTRIBUTES),
+           *(column.label(name) for name, column in _KEY_COLUMNS.items()))
     .join_from(ApiKey, User, ApiKey.user_id == User.id)
     .where(ApiKey.digest == bindparam("digest"))
 )
@@ -126,13 +148,17 @@ class KeyLookup:
         self.sql = str(compiled)
         self.defaults = dict(compiled.params)
         self.order = compiled.positiontup if dialect.positional else None
+        self.names = [str(column.key) for column in _KEY_LOOKUP.selected_columns]
         self.converters = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                            for column in _KEY_LOOKUP.selected_columns]
 
-    def find(self, api_key: object) -> FoundKey | None:
-        """The key's row, checked; None when the database could not be asked (the call's
-        transaction then runs ``authenticate``). Raises ``InvalidApiKey``."""
-        digest = _digest_of(api_key)
+    def find(self, credential: Credential) -> FoundKey | None:
+        """The key's row, checked; None when the database could not be asked or the
+        credential is no API key (the call's transaction then runs ``authenticate``).
+        Raises ``InvalidApiKey``."""
+        if credential.kind != API_KEY:
+            return None
+        digest = _digest_of(credential.secret)
         try:
             raw = self._fetch(digest)
         except (self.engine.dialect.loaded_dbapi.Error, DBAPIError) as exc:
@@ -144,8 +170,9 @@ class KeyLookup:
             return None
         if raw is None:
             raise InvalidApiKey("unknown key")
-        return _checked(digest, [value if convert is None else convert(value)
-                                 for convert, value in zip(self.converters, raw, strict=True)])
+        return _checked(digest, {name: value if convert is None else convert(value)
+                                 for name, convert, value
+                                 in zip(self.names, self.converters, raw, strict=True)})
 
     def _fetch(self, digest: str) -> Any:
         values = {**self.defaults, "digest": digest}
@@ -165,23 +192,39 @@ class KeyLookup:
             connection.close()
 
 
-def attach(session: Session, found: FoundKey, client_ip: str | None) -> Caller:
+def attach(session: Session, found: FoundKey, credential: Credential,
+           client_ip: str | None) -> Caller:
     """The caller of a key ``KeyLookup`` found, its user an object of ``session``."""
     user = User(**found.user)
     make_transient_to_detached(user)  # as if loaded: no pending changes, no INSERT
     session.add(user)
     if found.has_ip_rules and not ip_allowed(session, user.id, client_ip):
         raise InvalidApiKey(f"address {client_ip} not allowed for user id {user.id}")
-    return Caller(user=user, key=found.key)
+    return Caller(user=user, credential=credential, key=found.key)
 
 
-def authenticate(session: Session, api_key: object, client_ip: str | None) -> Caller:
-    """Find the active user behind ``api_key`` in ``session``: ``KeyLookup``'s fallback."""
-    digest = _digest_of(api_key)
-    row = session.execute(_KEY_LOOKUP, {"digest": digest}).first()
+def authenticate(session: Session, credential: Credential, client_ip: str | None) -> Caller:
+    """The active user behind ``credential``, in ``session`` (for an API key,
+    ``KeyLookup``'s fallback). Raises ``InvalidApiKey``."""
+    if credential.kind == LOCAL_CLI:
+        admin = session.scalar(select(User).where(User.admin.is_(True), User.active.is_(True),
+                                                  User.id != DEFAULT_USER_ID)
+                               .order_by(User.id))
+        if admin is None:
+            raise NoActiveAdmin()
+        return Caller(user=admin, credential=credential, key=None)
+    digest = _digest_of(credential.secret)
+    row = session.execute(_KEY_LOOKUP, {"digest": digest}).mappings().first()
     if row is None:
         raise InvalidApiKey("unknown key")
-    return attach(session, _checked(digest, list(row)), client_ip)
+    return attach(session, _checked(digest, row), credential, client_ip)
+
+
+class NoActiveAdmin(InvalidApiKey):
+    """A ``local-cli`` call with no active admin to act as (``rpcserver recover-admin``)."""
+
+    def __init__(self) -> None:
+        super().__init__("no active admin for a local-cli call")
 
 
 def _digest_of(api_key: object) -> str:
@@ -190,12 +233,12 @@ def _digest_of(api_key: object) -> str:
     return key_digest(api_key)
 
 
-def _checked(digest: str, values: list[Any]) -> FoundKey:
+def _checked(digest: str, row: Mapping[Any, Any]) -> FoundKey:
     """A row of ``_KEY_LOOKUP``, checked; every refusal is the same ``InvalidApiKey``, its
     reason for the log only."""
-    n = len(_USER_NAMES)
-    user = dict(zip(_USER_NAMES, values[:n], strict=True))
-    key_id, stored_digest, revoked_on, expires_on, last_used_on, has_rules = values[n:]
+    user = {name: row[f"user_{name}"] for name, _ in _USER_ATTRIBUTES}
+    key_id, stored_digest = row["key_id"], row["digest"]
+    revoked_on, expires_on = row["revoked_on"], row["expires_on"]
     user_id = user["id"]
     # The index found the row; compare anyway in constant time, as a second line of defence.
     if not hmac.compare_digest(stored_digest, digest):
@@ -206,8 +249,8 @@ def _checked(digest: str, values: list[Any]) -> FoundKey:
         raise InvalidApiKey(f"expired key id {key_id} of user id {user_id}")
     if not user["active"] or user_id == DEFAULT_USER_ID:
         raise InvalidApiKey(f"inactive user id {user_id}")
-    return FoundKey(user=user, key=KeyUse(id=key_id, last_used_on=last_used_on),
-                    has_ip_rules=bool(has_rules))
+    return FoundKey(user=user, key=KeyUse(id=key_id, last_used_on=row["last_used_on"]),
+                    has_ip_rules=bool(row["has_ip_rules"]))
 
 
 def ip_allowed(session: Session, user_id: int, client_ip: str | None) -> bool:

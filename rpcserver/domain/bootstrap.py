@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import tomli_w
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rpcserver.core.config import CONFIG_FILE_NAME, Config
@@ -64,6 +64,26 @@ def create_first_admin(session: Session, username: str, email: str,
     session.add(admin)
     session.flush()
     key, _row = issue_api_key(session, admin, description=key_description)
+    return key
+
+
+def recover_admin(session: Session, username: str, email: str | None = None,
+                  key_description: str = "created by rpcserver recover-admin") -> str:
+    """Make ``username`` an active admin (a new user when ``email`` is given and there is
+    none of that name) and return a new API key for it: the way back in when no admin can
+    log in, so it needs none (unlike every other admin command)."""
+    user = session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    if user is None or user.id == DEFAULT_USER_ID:
+        if user is not None or email is None:
+            raise AlreadyInitialised(f"user `{username}` does not exist; give --email to "
+                                     "create it")
+        user = User(username=username, email=email.lower(), firstname="Admin", lastname="",
+                    active=True, admin=True)
+        session.add(user)
+    user.active = True
+    user.admin = True
+    session.flush()
+    key, _row = issue_api_key(session, user, description=key_description)
     return key
 
 

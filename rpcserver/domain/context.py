@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rpcserver.core.config import Config
+from rpcserver.core.credentials import Credential
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import User
 
@@ -35,6 +36,8 @@ class CallContext:
     #: The id of the API key that authenticated the call (None outside a call, e.g. the CLI):
     #: a ``Deferred``'s finish checks it again.
     key_id: int | None = None
+    #: How the caller proved who it is (None outside a call: tests that build a context).
+    credential: Credential | None = None
     #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
     #: Repository), so that the handler does not look them up a second time.
     resolved: dict[str, Any] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
 from rpcserver.core.config import Config
+from rpcserver.core.credentials import API_KEY, ApiRequest, Credential
 from rpcserver.core.errors import (
     ApiError,
     DatabaseUnavailable,
@@ -57,13 +58,17 @@ class Dispatcher:
         self.registry = registry
         self.keys = KeyLookup(db.read_engine or db.engine)
 
-    def handle(self, body: bytes, client_ip: str | None = None) -> dict[str, Any]:
+    def handle(self, request: ApiRequest) -> dict[str, Any]:
+        """Answer one HTTP request's envelope; never raises."""
         try:
-            envelope = protocol.decode(body)
+            envelope = protocol.decode(request.body)
         except ProtocolError as exc:
             return protocol.answer(exc.id, None, exc.text, has_id=exc.has_id)
+        credential = Credential(API_KEY, secret=envelope.api_key)
+        method = self._find(envelope)
         try:
-            result = self._call(envelope, client_ip)
+            result = self._run(envelope.method, method, credential, request.client_ip,
+                               partial(self._run_method, envelope, method))
         except ApiError as exc:
             return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
         except DBAPIError as exc:
@@ -81,62 +86,88 @@ class Dispatcher:
                                    has_id=envelope.has_id)
         return protocol.answer(envelope.id, result, None, has_id=envelope.has_id)
 
+    def call(self, credential: Credential, name: str, args: dict[str, Any]) -> Any:
+        """Call a method as the API does (the admin command's way in); raises the
+        ``ApiError`` the API would answer."""
+        envelope = protocol.Envelope(id=None, has_id=True, api_key=None, method=name,
+                                     args=args)
+        method = self._find(envelope)
+        return self._run(name, method, credential, None,
+                         partial(self._run_method, envelope, method))
+
+    def run(self, credential: Credential, name: str, work: Callable[[CallContext], T]) -> T:
+        """Run ``work`` as a writing call that is no API method (the admin command's
+        ``create-api-key``): authenticated, in one transaction, with the call's hooks."""
+        return cast(T, self._run(name, None, credential, None, work, write=True))
+
     def _find(self, envelope: protocol.Envelope) -> Method | None:
         name = envelope.method
         if not isinstance(name, str) or name.startswith("_"):
             return None
         return self.registry.lookup(name, dialect=KALLITHEA if envelope.has_id else RHODECODE)
 
-    def _call(self, envelope: protocol.Envelope, client_ip: str | None) -> Any:
-        method = self._find(envelope)
+    def _run(self, name: Any, method: Method | None, credential: Credential,
+             client_ip: str | None, work: Callable[[CallContext], Any], *,
+             write: bool | None = None) -> Any:
+        """Every call's one path: the credential, the first transaction (run once more if
+        its connection died), a ``Deferred``'s slow part and finish, the log line."""
         started = time.perf_counter()
-        write = method is not None and method.writes
+        if write is None:
+            write = method is not None and method.writes
         try:
-            found = self.keys.find(envelope.api_key)
+            found = self.keys.find(credential)
         except InvalidApiKey as exc:
             _log_refusal(client_ip, exc)
             raise
-        ctx, result = _once_more(envelope.method, partial(
-            self._first_transaction, envelope, found, method, client_ip, write=write))
+        ctx, result = _once_more(name, partial(
+            self._first_transaction, credential, found, client_ip, work, write=write))
         if isinstance(result, Deferred):
-            result = self._finish(envelope.method, ctx, result)
-        log.debug("%s by user id %s in %.1f ms", envelope.method, ctx.user.id,
-                  (time.perf_counter() - started) * 1000)
+            result = self._finish(name, ctx, result)
+        log.debug("%s by user id %s (%s) in %.1f ms", _loggable(name), ctx.user.id,
+                  credential.kind, (time.perf_counter() - started) * 1000)
         return result
 
-    def _first_transaction(self, envelope: protocol.Envelope, found: FoundKey | None,
-                           method: Method | None, client_ip: str | None, *,
-                           write: bool) -> tuple[CallContext, Any]:
-        """Authenticate, check and run the method in one transaction; its hooks after it.
+    def _run_method(self, envelope: protocol.Envelope, method: Method | None,
+                    ctx: CallContext) -> Any:
+        """API.md §1's checks after the key's, then the method."""
+        name = envelope.method
+        if not isinstance(name, str):
+            raise ApiError("Incorrect JSON query: 'method' must be a string")
+        if name.startswith("_"):
+            raise MethodNotAllowed()
+        if method is None:
+            raise NoSuchMethod(name)
+        args = method.check_args(envelope.args)
+        method.permission.check(ctx, args)
+        return method.handler(ctx, **args)
 
-        ``found`` is the key ``KeyLookup`` found, or None when it could not ask the database.
+    def _first_transaction(self, credential: Credential, found: FoundKey | None,
+                           client_ip: str | None, work: Callable[[CallContext], Any], *,
+                           write: bool) -> tuple[CallContext, Any]:
+        """Authenticate and run ``work`` in one transaction; its hooks after it.
+
+        ``found`` is the key ``KeyLookup`` found, or None when it could not ask the database
+        (or the credential is no API key).
         """
-        key_id: int | None = None
+        touch: int | None = None
         ctx: CallContext | None = None
         try:
             try:
                 with self.db.transaction(write=write) as session:
                     try:
-                        caller = (authenticate(session, envelope.api_key, client_ip)
-                                  if found is None else attach(session, found, client_ip))
+                        caller = (authenticate(session, credential, client_ip)
+                                  if found is None
+                                  else attach(session, found, credential, client_ip))
                     except InvalidApiKey as exc:
                         _log_refusal(client_ip, exc)
                         raise
-                    if needs_touch(caller.key):
-                        key_id = caller.key.id
-                    name = envelope.method
-                    if not isinstance(name, str):
-                        raise ApiError("Incorrect JSON query: 'method' must be a string")
-                    if name.startswith("_"):
-                        raise MethodNotAllowed()
-                    if method is None:
-                        raise NoSuchMethod(name)
-                    args = method.check_args(envelope.args)
+                    key_id = caller.key.id if caller.key is not None else None
+                    if caller.key is not None and needs_touch(caller.key):
+                        touch = key_id
                     ctx = CallContext(session=session, user=caller.user, config=self.config,
                                       client_ip=client_ip, registry=self.registry,
-                                      key_id=caller.key.id)
-                    method.permission.check(ctx, args)
-                    result = method.handler(ctx, **args)
+                                      key_id=key_id, credential=credential)
+                    result = work(ctx)
                     session.flush()
             except BaseException:
                 if ctx is not None:
@@ -146,8 +177,8 @@ class Dispatcher:
             ctx.finished(committed=True)
             return ctx, result
         finally:
-            if key_id is not None:
-                self._touch_key(key_id)
+            if touch is not None:
+                self._touch_key(touch)
 
     def _finish(self, name: Any, first: CallContext, deferred: Deferred) -> Any:
         """Run a ``Deferred``: its work outside any transaction, its finish in a write one
@@ -169,7 +200,7 @@ class Dispatcher:
                     _check_key_still_valid(session.get(ApiKey, first.key_id), user.id)
                 ctx = CallContext(session=session, user=user, config=first.config,
                                   client_ip=first.client_ip, registry=first.registry,
-                                  key_id=first.key_id)
+                                  key_id=first.key_id, credential=first.credential)
                 result = deferred.finish(ctx, outcome)
                 session.flush()
         except BaseException:

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.config import Config
+from rpcserver.core.credentials import ApiRequest
 from rpcserver.core.errors import InternalError
 from rpcserver.core.registry import Registry
 from rpcserver.db.database import Database
@@ -61,7 +62,8 @@ class ApiApp:
             answer = protocol.answer(None, None, "Request body too large")
         else:
             body = request.get_data(cache=False)
-            answer = self.dispatcher.handle(body, request.remote_addr)
+            answer = self.dispatcher.handle(ApiRequest(body, request.remote_addr,
+                                                       dict(request.headers)))
         return Response(_encode(answer), status=200, mimetype="application/json")
 
 

@@ -57,6 +57,12 @@ def build() -> Registry:
         ctx.session.add(User(username=name, email=f"{name}@example.com"))
         ctx.session.flush()
 
+    @registry.method("credential", schema=schemas.obj(), permission=ADMIN)
+    def credential(ctx: CallContext) -> dict[str, Any]:
+        assert ctx.credential is not None
+        return {"kind": ctx.credential.kind, "repr": repr(ctx.credential),
+                "key_id": ctx.key_id}
+
     return registry
 
 
@@ -194,3 +200,29 @@ def test_a_method_registered_as_a_read_cannot_write(
     answer = call(own_client, admin_key, "add_as_a_read", name="sneaky")
     assert answer["error"] == "Internal server error"
     assert names(db) == ["default", "admin"]
+
+
+def test_a_handler_sees_the_credential_the_call_came_with(own_client: Client,
+                                                          admin_key: str) -> None:
+    seen = call(own_client, admin_key, "credential")["result"]
+    assert seen["kind"] == "api_key" and isinstance(seen["key_id"], int)
+    assert admin_key not in seen["repr"]
+
+
+def test_the_admin_command_path_runs_the_same_checks(config: Config, db: Database) -> None:
+    """``Dispatcher.call`` with a local-cli credential: the method's schema and permission
+    run, and the caller is the first active admin."""
+    from rpcserver.core.credentials import LOCAL_CLI, Credential
+    from rpcserver.rpc.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(config, db, build())
+    local = Credential(LOCAL_CLI, os_user="root")
+    assert dispatcher.call(local, "credential", {})["kind"] == "local-cli"
+    assert dispatcher.call(local, "add", {"name": "via-cli"}) == {"added": "via-cli"}
+    assert "via-cli" in names(db)
+    with pytest.raises(ApiError) as refused:
+        dispatcher.call(local, "add", {"name": 5})
+    assert refused.value.text.startswith("Invalid `name` arg in JSON DATA")
+    with pytest.raises(ApiError) as unknown:
+        dispatcher.call(local, "no_such", {})
+    assert unknown.value.text == "No such method: no_such"

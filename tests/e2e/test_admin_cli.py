@@ -154,3 +154,46 @@ def test_make_serve_key_rotation(instance: ServerProcess) -> None:
     instance.start()
     assert instance.call("get_user", key=first)["error"] == "Invalid API key"
     assert instance.call("get_user", key=key)["error"] is None
+
+
+def deactivate_every_admin(server: ServerProcess) -> None:
+    """As an admin who locked everyone out would: straight in the database."""
+    from sqlalchemy import update
+
+    from rpcserver.db.database import Database
+    from rpcserver.db.models import User
+
+    database = Database.connect(server.database_url)
+    try:
+        with database.transaction(write=True) as session:
+            session.execute(update(User).where(User.admin.is_(True)).values(active=False))
+    finally:
+        database.dispose()
+
+
+def test_admin_commands_need_an_active_admin_and_recover_admin_brings_one_back(
+        instance: ServerProcess) -> None:
+    init(instance)
+    deactivate_every_admin(instance)
+    for command in (["create-user", "eve", "--email", "eve@example.com"],
+                    ["create-api-key", "admin"]):
+        out = instance.rpcserver(*command, check=False)
+        assert out.returncode == 1 and out.stdout == ""
+        assert ("no active admin: run `rpcserver init`, or `rpcserver recover-admin USERNAME`"
+                in out.stderr)
+    missing = instance.rpcserver("recover-admin", "root", check=False)
+    assert missing.returncode == 1 and "give --email to create it" in missing.stderr
+    out = instance.rpcserver("recover-admin", "admin")
+    key = out.stdout.strip()
+    assert out.stdout == key + "\n" and key.startswith("rpck_")
+    instance.admin_key = key
+    instance.start()
+    me = instance.call("get_user")["result"]
+    assert (me["username"], me["active"], me["admin"]) == ("admin", True, True)  # type: ignore[index]
+    # The admin commands work again, through the API's checks.
+    assert instance.rpcserver("create-user", "eve", "--email", "eve@example.com").returncode == 0
+    created = instance.rpcserver("recover-admin", "ops", "--email", "Ops@Example.com")
+    ops_key = created.stdout.strip()
+    ops = instance.call("get_user", key=ops_key)["result"]
+    assert (ops["username"], ops["email"], ops["admin"]) == (  # type: ignore[index]
+        "ops", "ops@example.com", True)
