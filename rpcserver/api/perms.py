@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError
 from rpcserver.core.registry import Registry
@@ -25,25 +22,20 @@ from rpcserver.db.models import (
     Repository,
     User,
     UserGroup,
-    UserGroupRepoGroupPerm,
-    UserGroupRepoPerm,
-    UserRepoGroupPerm,
-    UserRepoPerm,
 )
 from rpcserver.domain.context import CallContext
-from rpcserver.domain.lookup import get_user as find_user
-from rpcserver.domain.permissions import (
-    ADMIN,
+from rpcserver.domain.grants import (
     DEFAULT_USER_ID,
     REPO,
     REPO_GROUP,
-    AllOf,
+    Grantee,
     Kind,
-    OnRepo,
-    OnRepoGroup,
-    OnUserGroup,
     parse_perm,
+    revoke,
+    set_grant,
 )
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import ADMIN, AllOf, OnRepo, OnRepoGroup, OnUserGroup
 from rpcserver.domain.repositories import groups_under, repos_under
 
 registry = Registry()
@@ -55,7 +47,6 @@ USERGROUPID = schemas.id_or_name()
 PERM = schemas.string(64, min_length=1)
 CHILDREN = schemas.one_of_values("none", "repos", "groups", "all")
 
-Who = User | UserGroup
 
 
 def _level(perm: str, kind: Kind) -> Level:
@@ -67,42 +58,7 @@ def _level(perm: str, kind: Kind) -> Level:
     return parsed[1]
 
 
-def _table(who: Who, target: Repository | RepoGroup) -> tuple[Any, dict[str, int]]:
-    """The grant table for (who, target) and the columns naming that pair."""
-    if isinstance(target, Repository):
-        if isinstance(who, User):
-            return UserRepoPerm, {"user_id": who.id, "repo_id": target.id}
-        return UserGroupRepoPerm, {"group_id": who.id, "repo_id": target.id}
-    if isinstance(who, User):
-        return UserRepoGroupPerm, {"user_id": who.id, "repo_group_id": target.id}
-    return UserGroupRepoGroupPerm, {"group_id": who.id, "repo_group_id": target.id}
-
-
-def _grant(ctx: CallContext, who: Who, target: Repository | RepoGroup, level: Level) -> None:
-    """Set ``who``'s grant on ``target`` (insert, or update the existing row)."""
-    session = ctx.session
-    model, key = _table(who, target)
-    where = [getattr(model, column) == value for column, value in key.items()]
-    row = session.scalars(select(model).where(*where)).first()
-    if row is None:
-        try:
-            with session.begin_nested():
-                session.add(model(**key, level=level))
-                session.flush()
-            return
-        except IntegrityError:  # a concurrent grant inserted it first: update that row
-            row = session.scalars(select(model).where(*where)).one()
-    row.level = level
-    session.flush()
-
-
-def _revoke(ctx: CallContext, who: Who, target: Repository | RepoGroup) -> None:
-    model, key = _table(who, target)
-    ctx.session.execute(delete(model).where(
-        *(getattr(model, column) == value for column, value in key.items())))
-
-
-def _targets(ctx: CallContext, group: RepoGroup, who: Who,
+def _targets(ctx: CallContext, group: RepoGroup, who: Grantee,
              apply_to_children: str) -> list[Repository | RepoGroup]:
     """The group and, as ``apply_to_children`` says, what is inside it."""
     targets: list[Repository | RepoGroup] = [group]
@@ -127,7 +83,7 @@ def grant_user_permission(ctx: CallContext, repoid: Any, userid: Any,
     earlier grant)."""
     repo: Repository = ctx.resolved["repoid"]
     user = find_user(ctx.session, userid)
-    _grant(ctx, user, repo, _level(perm, REPO))
+    set_grant(ctx.session, user, repo, _level(perm, REPO))
     return {"msg": f"Granted perm: `{perm}` for user: `{user.username}` in repo: "
                    f"`{repo.name}`", "success": True}
 
@@ -140,7 +96,7 @@ def revoke_user_permission(ctx: CallContext, repoid: Any, userid: Any) -> dict[s
     """Remove a user's grant on a repository."""
     repo: Repository = ctx.resolved["repoid"]
     user = find_user(ctx.session, userid)
-    _revoke(ctx, user, repo)
+    revoke(ctx.session, user, repo)
     return {"msg": f"Revoked perm for user: `{user.username}` in repo: `{repo.name}`",
             "success": True}
 
@@ -158,7 +114,7 @@ def grant_user_group_permission(ctx: CallContext, repoid: Any, usergroupid: Any,
     """Grant a user group ``repository.none|read|write|admin`` on a repository."""
     repo: Repository = ctx.resolved["repoid"]
     group: UserGroup = ctx.resolved["usergroupid"]
-    _grant(ctx, group, repo, _level(perm, REPO))
+    set_grant(ctx.session, group, repo, _level(perm, REPO))
     return {"msg": f"Granted perm: `{perm}` for user group: `{group.name}` in repo: "
                    f"`{repo.name}`", "success": True}
 
@@ -172,7 +128,7 @@ def revoke_user_group_permission(ctx: CallContext, repoid: Any,
     """Remove a user group's grant on a repository."""
     repo: Repository = ctx.resolved["repoid"]
     group: UserGroup = ctx.resolved["usergroupid"]
-    _revoke(ctx, group, repo)
+    revoke(ctx.session, group, repo)
     return {"msg": f"Revoked perm for user group: `{group.name}` in repo: `{repo.name}`",
             "success": True}
 
@@ -180,13 +136,13 @@ def revoke_user_group_permission(ctx: CallContext, repoid: Any,
 # -- repository groups --------------------------------------------------------------------
 
 
-def _apply(ctx: CallContext, group: RepoGroup, who: Who, level: Level | None,
+def _apply(ctx: CallContext, group: RepoGroup, who: Grantee, level: Level | None,
            apply_to_children: str) -> None:
     for target in _targets(ctx, group, who, apply_to_children):
         if level is None:
-            _revoke(ctx, who, target)
+            revoke(ctx.session, who, target)
         else:
-            _grant(ctx, who, target, level)
+            set_grant(ctx.session, who, target, level)
 
 
 @registry.method("grant_user_permission_to_repo_group",

@@ -27,22 +27,12 @@ from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
 from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.access import USER_PARAM, level_on, readable_page, resolve
 from rpcserver.domain.context import CallContext, Deferred
+from rpcserver.domain.grants import FORK_REPOSITORY, REPO, REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_user as find_user
-from rpcserver.domain.permissions import (
-    ANYONE,
-    FORK_REPOSITORY,
-    REPO,
-    REPO_GROUP,
-    USER_PARAM,
-    AllOf,
-    HasGlobal,
-    OnRepo,
-    level_on,
-    readable_page,
-    resolve,
-)
+from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
 from rpcserver.domain.repositories import (
     OWNER_ONLY_FOR_ADMIN,
     add_repository,

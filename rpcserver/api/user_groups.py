@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, func, select
+from sqlalchemy import Select, bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from rpcserver.core import schemas
@@ -21,33 +21,27 @@ from rpcserver.core.errors import ApiError, InvalidArg, MissingArg
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import (
     Level,
-    RepoGroup,
-    Repository,
     User,
     UserGroup,
     UserGroupMember,
-    UserGroupRepoGroupPerm,
-    UserGroupRepoPerm,
-    UserGroupUserGroupPerm,
-    UserUserGroupPerm,
 )
 from rpcserver.domain import serialize
+from rpcserver.domain.access import USER_PARAM, readable_page
 from rpcserver.domain.context import CallContext
-from rpcserver.domain.lookup import as_id
-from rpcserver.domain.lookup import get_user as find_user
-from rpcserver.domain.permissions import (
-    ADMIN,
-    ANYONE,
+from rpcserver.domain.grants import (
     CREATE_USER_GROUP,
     DEFAULT_USER_ID,
+    REPO,
+    REPO_GROUP,
     USER_GROUP,
-    USER_PARAM,
-    AllOf,
-    HasGlobal,
-    OnUserGroup,
+    add_grants,
+    count_held_by_group,
     default_grant_for_new,
-    readable_page,
+    held_by_group,
 )
+from rpcserver.domain.lookup import as_id
+from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.permissions import ADMIN, ANYONE, AllOf, HasGlobal, OnUserGroup
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -149,8 +143,7 @@ def add_user_group(ctx: CallContext, *, group_name: str, description: str, owner
             session.add(group)
             session.flush()
             if default_level > Level.NONE:
-                session.add(UserUserGroupPerm(user_id=DEFAULT_USER_ID, target_group_id=group.id,
-                                              level=default_level))
+                add_grants(session, USER_GROUP, group.id, {DEFAULT_USER_ID: default_level}, {})
                 session.flush()
     except IntegrityError:
         # Another request created the same name between our check and our insert.
@@ -259,31 +252,9 @@ def update_user_group(ctx: CallContext, usergroupid: Any, group_name: str | None
 def _assignments(ctx: CallContext, group: UserGroup) -> list[str]:
     """What the group holds permissions on: repositories, then repository groups, then user
     groups, each by name (Kallithea names only repositories; we refuse for all three)."""
-    session = ctx.session
-    repos = session.scalars(
-        select(Repository.name).join(UserGroupRepoPerm, UserGroupRepoPerm.repo_id == Repository.id)
-        .where(UserGroupRepoPerm.group_id == group.id).order_by(Repository.name)
-        .limit(MAX_NAMED + 1)).all()
-    repo_groups = session.scalars(
-        select(RepoGroup.name)
-        .join(UserGroupRepoGroupPerm, UserGroupRepoGroupPerm.repo_group_id == RepoGroup.id)
-        .where(UserGroupRepoGroupPerm.group_id == group.id).order_by(RepoGroup.name)
-        .limit(MAX_NAMED + 1)).all()
-    user_groups = session.scalars(
-        select(UserGroup.name)
-        .join(UserGroupUserGroupPerm, UserGroupUserGroupPerm.target_group_id == UserGroup.id)
-        .where(UserGroupUserGroupPerm.group_id == group.id).order_by(UserGroup.name)
-        .limit(MAX_NAMED + 1)).all()
-    return ([*repos, *(f"repo group {n}" for n in repo_groups),
-             *(f"user group {n}" for n in user_groups)])
-
-
-def _count_assignments(ctx: CallContext, group: UserGroup) -> int:
-    total = 0
-    for model in (UserGroupRepoPerm, UserGroupRepoGroupPerm, UserGroupUserGroupPerm):
-        total += ctx.session.scalar(
-            select(func.count()).select_from(model).where(model.group_id == group.id)) or 0
-    return total
+    labels = {REPO: "", REPO_GROUP: "repo group ", USER_GROUP: "user group "}
+    return [labels[kind] + name
+            for kind, name in held_by_group(ctx.session, group.id, MAX_NAMED + 1)]
 
 
 @registry.method("delete_user_group",
@@ -301,7 +272,7 @@ def delete_user_group(ctx: CallContext, usergroupid: Any) -> dict[str, Any]:
         shown = assigned[:MAX_NAMED]
         text = "User Group assigned to " + ", ".join(shown)
         if len(assigned) > MAX_NAMED:
-            text += f" and {_count_assignments(ctx, group) - MAX_NAMED} more"
+            text += f" and {count_held_by_group(ctx.session, group.id) - MAX_NAMED} more"
         log.info("delete_user_group %s: still holds permissions", group.id)
         raise ApiError(text)
     msg = f"deleted user group ID:{group.id} {group.name}"

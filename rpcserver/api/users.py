@@ -13,11 +13,13 @@ from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
 from rpcserver.domain import serialize
+from rpcserver.domain.access import user_permissions
 from rpcserver.domain.auth import hash_password
 from rpcserver.domain.context import CallContext
+from rpcserver.domain.grants import DEFAULT_USER_ID
 from rpcserver.domain.lookup import as_id
 from rpcserver.domain.lookup import get_user as find_user
-from rpcserver.domain.permissions import ADMIN, DEFAULT_USER_ID, SelfOrAdmin, user_permissions
+from rpcserver.domain.permissions import ADMIN, SelfOrAdmin
 
 log = logging.getLogger(__name__)
 registry = Registry()

@@ -15,7 +15,7 @@ from rpcserver.db.database import Database
 from rpcserver.db.models import GlobalPermission, User
 from rpcserver.domain import clone_uri_at_rest
 from rpcserver.domain.auth import issue_api_key
-from rpcserver.domain.permissions import DEFAULT_GLOBAL_PERMISSIONS, DEFAULT_USER_ID
+from rpcserver.domain.grants import DEFAULT_GLOBAL_PERMISSIONS, DEFAULT_USER_ID
 
 
 class AlreadyInitialised(Exception):

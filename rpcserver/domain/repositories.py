@@ -45,24 +45,21 @@ from rpcserver.db.models import (
     Repository,
     User,
     UserGroup,
-    UserGroupRepoGroupPerm,
-    UserGroupRepoPerm,
-    UserRepoGroupPerm,
-    UserRepoPerm,
 )
 from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain.access import has_global, resolve
 from rpcserver.domain.context import CallContext
-from rpcserver.domain.lookup import as_id
-from rpcserver.domain.permissions import (
+from rpcserver.domain.grants import (
     CREATE_REPOSITORY,
     DEFAULT_USER_ID,
     REPO,
     REPO_GROUP,
     Kind,
+    add_grants,
     default_grant_for_new,
-    has_global,
-    resolve,
+    grants_on,
 )
+from rpcserver.domain.lookup import as_id
 from rpcserver.vcs import Busy, DiskChanges, Git, Repo, Store, clone_uri, name_problem
 from rpcserver.vcs.store import parent_of
 
@@ -255,10 +252,7 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
     except IntegrityError:
         raise ApiError(f"repo `{name}` already exist") from None
     user_levels, group_levels = _initial_grants(ctx, REPO, copy_from, private)
-    session.add_all(UserRepoPerm(user_id=uid, repo_id=repo.id, level=level)
-                    for uid, level in user_levels.items())
-    session.add_all(UserGroupRepoPerm(group_id=gid, repo_id=repo.id, level=level)
-                    for gid, level in group_levels.items())
+    add_grants(session, REPO, repo.id, user_levels, group_levels)
     # The owner follows it (Kallithea), and so does whoever created it (API.md §3).
     for follower_id in dict.fromkeys((owner.id, ctx.user.id)):
         session.add(RepoFollower(repo_id=repo.id, user_id=follower_id))
@@ -278,10 +272,7 @@ def add_repo_group(ctx: CallContext, *, name: str, parent: RepoGroup | None, own
         raise ApiError(f"repo group `{name}` already exist") from None
     source = parent if copy_permissions else None
     user_levels, group_levels = _initial_grants(ctx, REPO_GROUP, source, False)
-    session.add_all(UserRepoGroupPerm(user_id=uid, repo_group_id=group.id, level=level)
-                    for uid, level in user_levels.items())
-    session.add_all(UserGroupRepoGroupPerm(group_id=gid, repo_group_id=group.id, level=level)
-                    for gid, level in group_levels.items())
+    add_grants(session, REPO_GROUP, group.id, user_levels, group_levels)
     session.flush()
     return group
 
@@ -289,27 +280,9 @@ def add_repo_group(ctx: CallContext, *, name: str, parent: RepoGroup | None, own
 def _initial_grants(ctx: CallContext, kind: Any, source: Repository | RepoGroup | None,
                     private: bool) -> tuple[dict[int, Level], dict[int, Level]]:
     if source is not None:
-        return grants_of(ctx, source)
+        return grants_on(ctx.session, source)
     level = Level.NONE if private else default_grant_for_new(ctx.session, kind)
     return {DEFAULT_USER_ID: level}, {}
-
-
-def grants_of(ctx: CallContext,
-              obj: Repository | RepoGroup) -> tuple[dict[int, Level], dict[int, Level]]:
-    """(user id -> level, user group id -> level) granted on a repository or group."""
-    session = ctx.session
-    if isinstance(obj, Repository):
-        users = session.execute(select(UserRepoPerm.user_id, UserRepoPerm.level)
-                                .where(UserRepoPerm.repo_id == obj.id))
-        groups = session.execute(select(UserGroupRepoPerm.group_id, UserGroupRepoPerm.level)
-                                 .where(UserGroupRepoPerm.repo_id == obj.id))
-    else:
-        users = session.execute(select(UserRepoGroupPerm.user_id, UserRepoGroupPerm.level)
-                                .where(UserRepoGroupPerm.repo_group_id == obj.id))
-        groups = session.execute(
-            select(UserGroupRepoGroupPerm.group_id, UserGroupRepoGroupPerm.level)
-            .where(UserGroupRepoGroupPerm.repo_group_id == obj.id))
-    return ({uid: level for uid, level in users}, {gid: level for gid, level in groups})
 
 
 # -- reading ------------------------------------------------------------------------------

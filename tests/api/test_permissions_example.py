@@ -7,7 +7,8 @@ from typing import Any
 
 from rpcserver.db.database import Database
 from rpcserver.db.models import Level, Repository, User, UserGroupRepoPerm, UserRepoPerm
-from rpcserver.domain.permissions import REPO, resolve
+from rpcserver.domain.access import resolve
+from rpcserver.domain.grants import REPO
 from tests.conftest import ApiUser, Rpc
 
 

@@ -19,7 +19,7 @@ from rpcserver.db.models import (
     UserRepoPerm,
     UserUserGroupPerm,
 )
-from rpcserver.domain.permissions import ADMIN_GLOBAL_PERMISSIONS, DEFAULT_GLOBAL_PERMISSIONS
+from rpcserver.domain.grants import ADMIN_GLOBAL_PERMISSIONS, DEFAULT_GLOBAL_PERMISSIONS
 from tests.conftest import ApiUser, Rpc
 
 MakeUser = Callable[..., ApiUser]

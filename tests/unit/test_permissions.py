@@ -23,9 +23,10 @@ from rpcserver.db.models import (
     UserGroup,
     UserGroupMember,
 )
+from rpcserver.domain import access, grants
 from rpcserver.domain import permissions as perms
 from rpcserver.domain.context import CallContext
-from rpcserver.domain.permissions import REPO, REPO_GROUP, USER_GROUP, Kind
+from rpcserver.domain.grants import REPO, REPO_GROUP, USER_GROUP, Kind
 
 R, W, A, N = Level.READ, Level.WRITE, Level.ADMIN, Level.NONE
 
@@ -74,35 +75,35 @@ def new_group(session: Session, name: str, members: list[User], active: bool = T
 
 
 def level(session: Session, user: User, kind: Kind, obj: Any) -> Level:
-    found = perms.resolve(session, user, kind, obj.name)
+    found = access.resolve(session, user, kind, obj.name)
     assert found is not None and found[0] is obj
-    by_id = perms.resolve(session, user, kind, obj.id)
+    by_id = access.resolve(session, user, kind, obj.id)
     assert by_id is not None and by_id[1] == found[1]
-    assert perms.level_on(session, user, kind, obj) == found[1]
+    assert access.level_on(session, user, kind, obj) == found[1]
     return found[1]
 
 
 class TestWireNames:
-    @pytest.mark.parametrize("kind", perms.KINDS, ids=lambda k: k.prefix)
+    @pytest.mark.parametrize("kind", grants.KINDS, ids=lambda k: k.prefix)
     @pytest.mark.parametrize("lvl", list(Level))
     def test_round_trip(self, kind: Kind, lvl: Level) -> None:
-        name = perms.perm_name(kind, lvl)
+        name = grants.perm_name(kind, lvl)
         assert name == f"{kind.prefix}.{lvl.name.lower()}"
-        assert perms.parse_perm(name) == (kind, lvl)
+        assert grants.parse_perm(name) == (kind, lvl)
 
     def test_examples(self) -> None:
-        assert perms.perm_name(REPO, R) == "repository.read"
-        assert perms.perm_name(REPO_GROUP, W) == "group.write"
-        assert perms.perm_name(USER_GROUP, A) == "usergroup.admin"
+        assert grants.perm_name(REPO, R) == "repository.read"
+        assert grants.perm_name(REPO_GROUP, W) == "group.write"
+        assert grants.perm_name(USER_GROUP, A) == "usergroup.admin"
 
     @pytest.mark.parametrize("name", ["repository", "repository.", "repository.READ",
                                       "repo.read", "hg.admin", "usergroup.superuser",
                                       "group.read.x", "", ".read"])
     def test_not_a_level(self, name: str) -> None:
-        assert perms.parse_perm(name) is None
+        assert grants.parse_perm(name) is None
 
 
-@pytest.mark.parametrize("kind", perms.KINDS, ids=lambda k: k.prefix)
+@pytest.mark.parametrize("kind", grants.KINDS, ids=lambda k: k.prefix)
 class TestRules:
     def test_no_grant_is_none(self, session: Session, kind: Kind) -> None:
         bob = new_user(session, "bob")
@@ -157,7 +158,7 @@ class TestRules:
     def test_default_grant_counts(self, session: Session, kind: Kind) -> None:
         bob = new_user(session, "bob")
         obj = new_object(session, kind, "x")
-        grant(session, kind, obj, R, user=perms.DEFAULT_USER_ID)
+        grant(session, kind, obj, R, user=grants.DEFAULT_USER_ID)
         assert level(session, bob, kind, obj) is R
 
     @pytest.mark.parametrize(("own", "group", "default", "want"), [
@@ -171,35 +172,35 @@ class TestRules:
         obj = new_object(session, kind, "x")
         grant(session, kind, obj, own, user=bob)
         grant(session, kind, obj, group, group=new_group(session, "team", [bob]))
-        grant(session, kind, obj, default, user=perms.DEFAULT_USER_ID)
+        grant(session, kind, obj, default, user=grants.DEFAULT_USER_ID)
         assert level(session, bob, kind, obj) is want
 
     def test_missing_object(self, session: Session, kind: Kind) -> None:
         bob = new_user(session, "bob")
         for value in ("nope", 99, "99", 2**40):
-            assert perms.resolve(session, bob, kind, value) is None
+            assert access.resolve(session, bob, kind, value) is None
 
 
 class TestPrivateRepositories:
     def test_default_grant_is_ignored(self, session: Session) -> None:
         bob = new_user(session, "bob")
         repo = new_object(session, REPO, "r", private=True)
-        grant(session, REPO, repo, A, user=perms.DEFAULT_USER_ID)
+        grant(session, REPO, repo, A, user=grants.DEFAULT_USER_ID)
         assert level(session, bob, REPO, repo) is N
-        assert perms.effective_permissions(session, bob, REPO) == {}
+        assert access.effective_permissions(session, bob, REPO) == {}
 
     def test_default_itself_gets_nothing_either(self, session: Session) -> None:
         repo = new_object(session, REPO, "r", private=True)
-        grant(session, REPO, repo, A, user=perms.DEFAULT_USER_ID)
-        default = session.get(User, perms.DEFAULT_USER_ID)
+        grant(session, REPO, repo, A, user=grants.DEFAULT_USER_ID)
+        default = session.get(User, grants.DEFAULT_USER_ID)
         assert default is not None
         assert level(session, default, REPO, repo) is N
-        assert perms.effective_permissions(session, default, REPO) == {}
+        assert access.effective_permissions(session, default, REPO) == {}
 
     def test_own_and_group_grants_still_count(self, session: Session) -> None:
         bob, amy = new_user(session, "bob"), new_user(session, "amy")
         repo = new_object(session, REPO, "r", private=True)
-        grant(session, REPO, repo, A, user=perms.DEFAULT_USER_ID)
+        grant(session, REPO, repo, A, user=grants.DEFAULT_USER_ID)
         grant(session, REPO, repo, R, user=bob)
         grant(session, REPO, repo, W, group=new_group(session, "team", [amy]))
         assert level(session, bob, REPO, repo) is R
@@ -211,17 +212,17 @@ class TestSetBased:
         bob = new_user(session, "bob")
         objs = {name: new_object(session, REPO, name) for name in ("b", "a", "c", "d")}
         grant(session, REPO, objs["b"], W, user=bob)
-        grant(session, REPO, objs["a"], R, user=perms.DEFAULT_USER_ID)
+        grant(session, REPO, objs["a"], R, user=grants.DEFAULT_USER_ID)
         grant(session, REPO, objs["c"], N, user=bob)
-        assert perms.effective_permissions(session, bob, REPO) == {
+        assert access.effective_permissions(session, bob, REPO) == {
             "a": "repository.read", "b": "repository.write"}
-        assert list(perms.effective_permissions(session, bob, REPO)) == ["a", "b"]
+        assert list(access.effective_permissions(session, bob, REPO)) == ["a", "b"]
 
     def test_admin_sees_everything_at_admin(self, session: Session) -> None:
         root = new_user(session, "root", admin=True)
         new_object(session, REPO_GROUP, "g")
         new_object(session, REPO_GROUP, "h", owner=root)
-        assert perms.effective_permissions(session, root, REPO_GROUP) == {
+        assert access.effective_permissions(session, root, REPO_GROUP) == {
             "g": "group.admin", "h": "group.admin"}
 
     def test_readable_ids_with_a_level(self, session: Session) -> None:
@@ -232,8 +233,8 @@ class TestSetBased:
         grant(session, USER_GROUP, objs[2], A, user=bob)
 
         def ids(need: Level) -> set[int]:
-            return set(session.scalars(perms.readable_ids(USER_GROUP, need),
-                                       {perms.USER_PARAM: bob.id}))
+            return set(session.scalars(access.readable_ids(USER_GROUP, need),
+                                       {access.USER_PARAM: bob.id}))
 
         assert ids(R) == {objs[0].id, objs[1].id, objs[2].id}
         assert ids(W) == {objs[1].id, objs[2].id}
@@ -245,10 +246,10 @@ class TestSetBased:
         rng = random.Random(seed)  # noqa: S311 - test data, not a secret
         users = [new_user(session, f"u{n}") for n in range(5)]
         owners: list[User | int] = [*users, 2]
-        grantees: list[User | int] = [*users, perms.DEFAULT_USER_ID]
+        grantees: list[User | int] = [*users, grants.DEFAULT_USER_ID]
         groups = [new_group(session, f"team{n}", rng.sample(users, rng.randint(0, 4)),
                             active=rng.random() > 0.3) for n in range(4)]
-        for kind in perms.KINDS:
+        for kind in grants.KINDS:
             extra = (lambda: {"private": rng.random() < 0.3}) if kind.has_private else dict
             objs = [new_object(session, kind, f"{kind.prefix}-{n}",
                                owner=rng.choice(owners), **extra()) for n in range(12)]
@@ -260,7 +261,7 @@ class TestSetBased:
                         continue
                     grant(session, kind, obj, rng.choice(list(Level)), group=group)
             for user in users:
-                listed = perms.effective_permissions(session, user, kind)
+                listed = access.effective_permissions(session, user, kind)
                 one_by_one = {obj.name: kind.perm_name(lvl) for obj in objs
                               if (lvl := level(session, user, kind, obj)) > N}
                 assert listed == one_by_one
@@ -269,36 +270,36 @@ class TestSetBased:
 class TestGlobal:
     def test_seeded_default(self, session: Session) -> None:
         bob = new_user(session, "bob")
-        assert perms.global_permissions(session, bob) == sorted(perms.DEFAULT_GLOBAL_PERMISSIONS)
-        assert perms.has_global(session, bob, "hg.create.repository")
-        assert perms.has_global(session, bob, "hg.fork.repository")
-        assert not perms.has_global(session, bob, "hg.usergroup.create.true")
+        assert access.global_permissions(session, bob) == sorted(grants.DEFAULT_GLOBAL_PERMISSIONS)
+        assert access.has_global(session, bob, "hg.create.repository")
+        assert access.has_global(session, bob, "hg.fork.repository")
+        assert not access.has_global(session, bob, "hg.usergroup.create.true")
 
     def test_own_grant_adds_to_default(self, session: Session) -> None:
         bob, amy = new_user(session, "bob"), new_user(session, "amy")
         session.add(GlobalPermission(user_id=bob.id, name="hg.usergroup.create.true"))
         session.flush()
-        assert "hg.usergroup.create.true" in perms.global_permissions(session, bob)
-        assert perms.has_global(session, bob, "hg.usergroup.create.true")
-        assert not perms.has_global(session, amy, "hg.usergroup.create.true")
+        assert "hg.usergroup.create.true" in access.global_permissions(session, bob)
+        assert access.has_global(session, bob, "hg.usergroup.create.true")
+        assert not access.has_global(session, amy, "hg.usergroup.create.true")
 
     def test_admin_holds_everything(self, session: Session) -> None:
         root = new_user(session, "root", admin=True)
-        assert perms.has_global(session, root, "anything.at.all")
-        assert perms.global_permissions(session, root)[0] == "hg.admin"
+        assert access.has_global(session, root, "anything.at.all")
+        assert access.global_permissions(session, root)[0] == "hg.admin"
 
     def test_default_grant_for_new_objects(self, session: Session) -> None:
-        for kind in perms.KINDS:
-            assert perms.default_grant_for_new(session, kind) is R
+        for kind in grants.KINDS:
+            assert grants.default_grant_for_new(session, kind) is R
         for row in session.scalars(select(GlobalPermission).where(
-                GlobalPermission.user_id == perms.DEFAULT_USER_ID)):
+                GlobalPermission.user_id == grants.DEFAULT_USER_ID)):
             if row.name == "group.read":
                 row.name = "group.write"
             elif row.name == "usergroup.read":
                 session.delete(row)
         session.flush()
-        assert perms.default_grant_for_new(session, REPO_GROUP) is W
-        assert perms.default_grant_for_new(session, USER_GROUP) is N
+        assert grants.default_grant_for_new(session, REPO_GROUP) is W
+        assert grants.default_grant_for_new(session, USER_GROUP) is N
 
 
 def context(session: Session, user: User) -> CallContext:
@@ -389,7 +390,7 @@ def test_resolve_is_one_statement(db: Database, session: Session) -> None:
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        found = perms.resolve(session, bob, REPO, "r")
+        found = access.resolve(session, bob, REPO, "r")
         assert found is not None
         assert found[0].owner.username == "admin"  # loaded with it
     finally:
