@@ -25,6 +25,7 @@ from rpcserver.db.models import (
     UserGroup,
     UserGroupMember,
 )
+from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import serialize
 from rpcserver.domain.access import USER_PARAM, readable_page
 from rpcserver.domain.context import CallContext
@@ -138,18 +139,12 @@ def add_user_group(ctx: CallContext, *, group_name: str, description: str, owner
     group = UserGroup(name=group_name, description=description, active=active,
                       owner=owner_user)
     default_level = default_grant_for_new(session, USER_GROUP)
-    try:
-        with session.begin_nested():
-            session.add(group)
-            session.flush()
-            if default_level > Level.NONE:
-                add_grants(session, USER_GROUP, group.id, {DEFAULT_USER_ID: default_level}, {})
-                session.flush()
-    except IntegrityError:
-        # Another request created the same name between our check and our insert.
-        if _name_taken(ctx, group_name):
-            raise taken from None
-        raise
+    # Another request may create the same name between our check and our insert.
+    with flushed_or(session, lambda: taken if _name_taken(ctx, group_name) else None):
+        session.add(group)
+        session.flush()
+        if default_level > Level.NONE:
+            add_grants(session, USER_GROUP, group.id, {DEFAULT_USER_ID: default_level}, {})
     log.info("user group %s (%s) created by user id %s", group.id, group_name, ctx.user.id)
     return group
 
@@ -239,12 +234,9 @@ def update_user_group(ctx: CallContext, usergroupid: Any, group_name: str | None
         group.description = description
     if active is not None:
         group.active = active
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.flush()
-    except IntegrityError:
-        log.info("update_user_group %s: lost a race for the name %s", group.id, group_name)
-        raise failed from None
+    with flushed_or(ctx.session, failed, why=f"update_user_group {group.id}: lost a race for "
+                                             f"the name {group_name}"):
+        pass
     return {"msg": f"updated user group ID:{group.id} {group.name}",
             "user_group": _one(ctx, group)}
 

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import IntegrityError
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
+from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import serialize
 from rpcserver.domain.access import user_permissions
 from rpcserver.domain.auth import hash_password
@@ -104,13 +104,8 @@ def add_user(ctx: CallContext, *, username: str, email: str, password: str,
                 **fields)
     # Insert first and ask why only when the database refuses: the unique indexes decide
     # anyway (also when two requests race), and a successful create saves two queries.
-    try:
-        with session.begin_nested():
-            session.add(user)
-            session.flush()
-    except IntegrityError:
-        _refuse_taken(ctx, username, email)
-        raise
+    with flushed_or(session, lambda: _taken(ctx, username, email)):
+        session.add(user)
     return user
 
 
@@ -121,11 +116,13 @@ def _check_not_an_id(username: str) -> None:
         raise InvalidArg("username", DIGITS_ONLY)
 
 
-def _refuse_taken(ctx: CallContext, username: str, email: str) -> None:
+def _taken(ctx: CallContext, username: str, email: str) -> ApiError | None:
+    """Why the database refused a new user (None: for no reason we know of)."""
     if _name_taken(ctx, username):
-        raise ApiError(f"user `{username}` already exist")
+        return ApiError(f"user `{username}` already exist")
     if _email_taken(ctx, email):
-        raise ApiError(f"email `{email}` already exist")
+        return ApiError(f"email `{email}` already exist")
+    return None
 
 
 @registry.method("update_user",
@@ -165,12 +162,9 @@ def update_user(ctx: CallContext, userid: Any, username: str | None = None,
             setattr(user, name, value)
     if password is not None:
         user.password_hash = hash_password(password)
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.flush()
-    except IntegrityError:
-        log.info("update_user %s: lost a race for a unique name or email", user.id)
-        raise failed from None
+    with flushed_or(ctx.session, failed,
+                    why=f"update_user {user.id}: lost a race for a unique name or email"):
+        pass
     return {"msg": f"updated user ID:{user.id} {user.username}", "user": serialize.user(user)}
 
 
@@ -199,13 +193,9 @@ def delete_user(ctx: CallContext, userid: Any) -> dict[str, Any]:
         log.info("delete_user %s: refusing to delete the last admin", user.id)
         raise failed
     msg = f"deleted user ID:{user.id} {user.username}"
-    try:
-        with session.begin_nested():
-            session.delete(user)
-            session.flush()
-    except IntegrityError:
-        log.info("delete_user %s: something still refers to the user", user.id)
-        raise failed from None
+    with flushed_or(session, failed,
+                    why=f"delete_user {user.id}: something still refers to the user"):
+        session.delete(user)
     return {"msg": msg, "user": None}
 
 
