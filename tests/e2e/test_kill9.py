@@ -21,31 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import gitremotes
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import Blackhole, GitDaemon, Upstream, git, leftovers
 from tests.server_process import ServerProcess
 
-
-@pytest.fixture
-def remotes(tmp_path: Path) -> Path:
-    path = tmp_path / "remotes"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def upstream(remotes: Path) -> Upstream:
-    git("init", "--bare", "--quiet", str(remotes / "up"))
-    found = Upstream(remotes / "up")
-    found.commit(3)
-    return found
-
-
-@pytest.fixture
-def daemon(remotes: Path) -> Iterator[GitDaemon]:
-    found = GitDaemon(remotes).start()
-    yield found
-    found.stop()
+remotes = gitremotes.remotes
+upstream = gitremotes.upstream  # three commits on master
+daemon = gitremotes.daemon
 
 
 @pytest.fixture
