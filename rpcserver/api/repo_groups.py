@@ -26,19 +26,16 @@ from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_repo_group
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import ADMIN
+from rpcserver.domain.renames import rename
 from rpcserver.domain.repositories import (
     add_repo_group,
     check_name,
     disk_changes,
-    groups_under,
-    hold_locks,
     members,
     name_taken,
-    repos_under,
     store_for,
 )
-from rpcserver.vcs import UnsafePath, is_bare_repository, name_problem
-from rpcserver.vcs.store import NAME_MAX
+from rpcserver.vcs import UnsafePath, is_bare_repository
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -182,15 +179,6 @@ def _new_path(ctx: CallContext, group: RepoGroup, group_name: str | None,
     return (f"{new_parent.name}/{base}" if new_parent else base), new_parent
 
 
-def _check_inner_names(old_prefix: str, new_prefix: str, inside: Sequence[Any],
-                       arg: str) -> None:
-    """Every name inside a moved group must still be a valid name (at most 255 characters)."""
-    for obj in inside:
-        if name_problem(new_prefix + obj.name[len(old_prefix):]) is not None:
-            raise InvalidArg(arg, f"the full name of `{obj.name}` would be longer than "
-                             f"{NAME_MAX} characters")
-
-
 @registry.method("update_repo_group",
                  schema=schemas.obj(required=("repogroupid",), repogroupid=REPOGROUPID,
                                     group_name=GROUP_NAME, description=schemas.text(),
@@ -211,34 +199,8 @@ def update_repo_group(ctx: CallContext, repogroupid: Any, group_name: str | None
         if new_name.startswith(group.name + "/"):
             log.info("update_repo_group %s: cannot move into itself (%s)", group.id, new_name)
             raise failed
-        if name_taken(ctx, new_name) is not None:
-            log.info("update_repo_group %s: %s is taken", group.id, new_name)
-            raise failed
-        inner_repos = repos_under(ctx, group.name)
-        inner_groups = groups_under(ctx, group.name)
-        _check_inner_names(group.name, new_name, [*inner_groups, *inner_repos],
-                           "group_name" if group_name is not None else "parent")
-        store = store_for(ctx.config)
-        changes = disk_changes(ctx)
-        hold_locks(ctx, changes, [r.id for r in inner_repos], failed)
-        try:
-            old_path, new_path = store.path(group.name), store.path(new_name)
-            if old_path.exists():
-                changes.move(old_path, new_path)
-            else:
-                new_path.mkdir(parents=True)
-                changes.created(new_path)
-        except OSError as exc:
-            log.warning("update_repo_group %s: cannot move %s to %s: %s", group.id,
-                        group.name, new_name, exc)
-            raise failed from None
-        old_prefix = group.name
-        for inner_group in inner_groups:
-            inner_group.name = new_name + inner_group.name[len(old_prefix):]
-        for inner_repo in inner_repos:
-            inner_repo.name = new_name + inner_repo.name[len(old_prefix):]
-        group.name = new_name
-        group.parent = new_parent
+        rename(ctx, group, new_name, new_parent, failed=failed,
+               arg="group_name" if group_name is not None else "parent")
     if owner is not None:
         group.owner = find_user(session, owner)
     if description is not None:
