@@ -5,7 +5,7 @@ A pull runs in three steps (``dispatch.Deferred``): the call's own read transact
 caller, the repository and the clone_uri (host names are resolved now, on every pull); then,
 with no transaction open, it takes the repository's lock (one pull of a repository at a time,
 across worker processes; other repositories are not blocked) and fetches atomically
-(``vcs.fetch.pull``); then a short write transaction stores the new ``last_changeset``. If that
+(``vcs.git.fetch.pull``); then a short write transaction stores the new ``last_changeset``. If that
 transaction fails, the fetch is undone, so disk and database never disagree.
 """
 
@@ -42,8 +42,8 @@ from rpcserver.domain.repositories import (
     store_for,
 )
 from rpcserver.vcs import Busy, GitError, Repo, Store, is_bare_repository, name_problem
-from rpcserver.vcs import fetch as vcs_fetch
 from rpcserver.vcs.clone_uri import Source
+from rpcserver.vcs.git import fetch as vcs_fetch
 from rpcserver.vcs.store import INTERNAL
 
 log = logging.getLogger(__name__)

@@ -52,8 +52,8 @@ from rpcserver.domain.repositories import (
     store_for,
 )
 from rpcserver.vcs import GitError, Repo
-from rpcserver.vcs import fetch as vcs_fetch
 from rpcserver.vcs.clone_uri import Source
+from rpcserver.vcs.git import fetch as vcs_fetch
 from rpcserver.vcs.store import parent_of
 
 log = logging.getLogger(__name__)

@@ -61,7 +61,7 @@ from rpcserver.db.models import (
 )
 from rpcserver.domain.auth import issue_api_key
 from rpcserver.domain.repositories import git_for, store_for
-from rpcserver.vcs.fetch import init_bare
+from rpcserver.vcs.git.fetch import init_bare
 
 ROLES = ("admin", "owner", "group_admin", "own_reader", "group_reader", "default_reader",
          "stranger", "inactive", "expired")

@@ -137,7 +137,7 @@ def test_git_urls_reach_the_checked_address(listener: Listener, lan_config: Conf
     assert source.url == f"git://127.0.0.1:{listener.port}/x"
     from rpcserver.domain.repositories import git_for
     from rpcserver.vcs import GitError
-    from rpcserver.vcs.fetch import fetch, init_bare
+    from rpcserver.vcs.git.fetch import fetch, init_bare
 
     git = git_for(lan_config)
     target = Path(lan_config.repos_root) / "scratch"

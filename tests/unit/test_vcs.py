@@ -24,9 +24,9 @@ from rpcserver.vcs import (
     TooMany,
     name_problem,
 )
-from rpcserver.vcs import fetch as vcs_fetch
 from rpcserver.vcs.clone_uri import Policy, Source, check
-from rpcserver.vcs.git import parse_version
+from rpcserver.vcs.git import fetch as vcs_fetch
+from rpcserver.vcs.git.command import parse_version
 from tests.gitremotes import (
     Blackhole,
     GitDaemon,
@@ -129,7 +129,7 @@ def test_the_protocol_allow_list_is_enforced(gitx: Git, tmp_path: Path,
 
 def test_git_ignores_the_service_accounts_git_environment(
         gitx: Git, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rpcserver.vcs import git as git_module
+    from rpcserver.vcs.git import command as git_module
 
     monkeypatch.setenv("GIT_DIR", "/nonexistent")
     git_module._base_environment.cache_clear()
@@ -330,7 +330,7 @@ def test_fork_is_a_real_clone_without_a_remote(gitx: Git, store: Store, daemon: 
 
 def test_a_missing_git_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     from rpcserver.vcs import GitMissing
-    from rpcserver.vcs import git as git_module
+    from rpcserver.vcs.git import command as git_module
 
     git_module._locate.cache_clear()
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rpcserver.vcs.clone_uri import Source
-from rpcserver.vcs.git import Git, GitError
-from rpcserver.vcs.repo import Repo
+from rpcserver.vcs.git.command import Git, GitError
+from rpcserver.vcs.git.repo import Repo
 from rpcserver.vcs.store import Store, remove_tree
 
 REMOTE = "rpcserver-source"

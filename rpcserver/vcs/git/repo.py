@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from rpcserver.vcs.git import Git, GitError
+from rpcserver.vcs.git.command import Git, GitError
 
 log = logging.getLogger(__name__)
 
