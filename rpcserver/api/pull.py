@@ -5,7 +5,7 @@ A pull runs in three steps (``dispatch.Deferred``): the call's own read transact
 caller, the repository and the clone_uri (host names are resolved now, on every pull); then,
 with no transaction open, it takes the repository's lock (one pull of a repository at a time,
 across worker processes; other repositories are not blocked) and fetches atomically
-(``vcs.git.fetch.pull``); then a short write transaction stores the new ``last_changeset``. If that
+(``Backend.pull``); then a short write transaction stores the new ``last_changeset``. If that
 transaction fails, the fetch is undone, so disk and database never disagree.
 """
 
@@ -34,17 +34,18 @@ from rpcserver.domain.permissions import ADMIN, OnRepo
 from rpcserver.domain.repositories import (
     add_repo_group,
     add_repository,
+    backend,
     checked_source,
     fetch_slot,
-    git_for,
     last_changeset,
     name_taken,
     store_for,
+    vcs_settings,
 )
-from rpcserver.vcs import Busy, GitError, Repo, Store, is_bare_repository, name_problem
+from rpcserver.vcs.backend import Settings, backend_for, repo_type_at
 from rpcserver.vcs.clone_uri import Source
-from rpcserver.vcs.git import fetch as vcs_fetch
-from rpcserver.vcs.store import INTERNAL
+from rpcserver.vcs.model import VcsError
+from rpcserver.vcs.store import INTERNAL, Busy, name_problem
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -56,6 +57,7 @@ REPOID = schemas.id_or_name()
 class _Plan:
     repo_id: int
     name: str
+    repo_type: str
     path: Path
     source: Source | None
     #: ``last_changeset`` as cached when the pull was asked for (None: not yet known)
@@ -95,8 +97,9 @@ def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
     else:
         log.info("pull %s: no clone_uri, and not a fork", repo.name)
         raise ApiError(f"Unable to pull changes from `{repo.name}`")
-    return _Plan(repo_id=repo.id, name=repo.name, path=store.path(repo.name), source=source,
-                 cache=repo.changeset_cache, fetcher=(ctx.user.id, ctx.user.username))
+    return _Plan(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type,
+                 path=store.path(repo.name), source=source, cache=repo.changeset_cache,
+                 fetcher=(ctx.user.id, ctx.user.username))
 
 
 @contextlib.contextmanager
@@ -117,20 +120,20 @@ def _locked(config: Config, plan: _Plan) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
-    git = git_for(config)
+    vcs = backend(config, plan.repo_type)
     store = store_for(config)
     with fetch_slot(config, plan.fetcher, plan.source), _locked(config, plan):
         store.sweep()
         try:
-            if not is_bare_repository(plan.path):
-                raise GitError("fetch", None, f"no repository at {plan.path}")
+            if not vcs.is_repository(plan.path):
+                raise VcsError(f"fetch: no repository at {plan.path}")
             if plan.source is None:
-                raise GitError("fetch", None, "nothing to pull from")
-            result = vcs_fetch.pull(git, store, plan.path, plan.source)
+                raise VcsError("fetch: nothing to pull from")
+            result = vcs.pull(plan.path, plan.source)
             # Nothing changed: the cached last_changeset stays (read it again only if absent).
             cache = (None if not result.changed and plan.cache is not None
-                     else last_changeset(Repo(git, plan.path), write_graph=result.changed))
-        except (GitError, OSError) as exc:
+                     else last_changeset(vcs.open(plan.path), refresh=result.changed))
+        except (VcsError, OSError) as exc:
             log.warning("pull of %s from %s failed: %s", plan.name, plan.masked, exc)
             raise plan.unable from None
         pulled = _Pulled(cache)
@@ -139,7 +142,7 @@ def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
         finally:
             if result.changed and not pulled.committed:
                 log.warning("pull of %s: the database half failed; undoing the fetch", plan.name)
-                vcs_fetch.undo(git, plan.path, result)
+                result.undo()
         log.info("pulled %s from %s: %d refs changed", plan.name, plan.masked,
                  len(result.changes))
 
@@ -197,8 +200,8 @@ def pull_rhodecode(ctx: CallContext, repo: str) -> Deferred:
 def _recomputing(config: Config, plan: _Plan) -> Iterator[_Pulled]:
     with _locked(config, plan):
         try:
-            cache = last_changeset(Repo(git_for(config), plan.path))
-        except GitError as exc:
+            cache = last_changeset(backend(config, plan.repo_type).open(plan.path))
+        except VcsError as exc:
             log.warning("invalidate_cache %s: %s", plan.name, exc)
             raise ApiError("Error occurred during cache invalidation action") from None
         yield _Pulled(cache)
@@ -221,7 +224,8 @@ def invalidate_cache(ctx: CallContext, repoid: Any) -> Deferred:
     disk, e.g. after it was changed outside the server."""
     repo: Repository = ctx.resolved["repoid"]
     store = store_for(ctx.config)
-    plan = _Plan(repo_id=repo.id, name=repo.name, path=store.path(repo.name), source=None)
+    plan = _Plan(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type,
+                 path=store.path(repo.name), source=None)
     return Deferred(work=partial(_recomputing, ctx.config, plan),
                     finish=partial(_finish_invalidate, plan))
 
@@ -231,12 +235,15 @@ def invalidate_cache(ctx: CallContext, repoid: Any) -> Deferred:
 
 @dataclass
 class _Scan:
-    #: repositories on disk the database does not know: name -> last_changeset
-    new: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: repositories on disk the database does not know: name -> (repo_type, last_changeset)
+    new: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
-def _walk(store: Store, relative: str = "", depth: int = 0) -> Iterator[str]:
-    """Names of the bare repositories under the root (not inside other repositories)."""
+def _walk(settings: Settings, relative: str = "",
+          depth: int = 0) -> Iterator[tuple[str, str]]:
+    """(name, repo_type) of the repositories under the root (not inside other
+    repositories), of any type a backend recognises."""
+    store = settings.store
     base = store.root / relative if relative else store.root
     if depth > 64:
         return
@@ -251,24 +258,26 @@ def _walk(store: Store, relative: str = "", depth: int = 0) -> Iterator[str]:
         if name_problem(name) is not None or as_id(name) is not None:
             log.info("rescan: skipping %s (not a valid repository name)", name)
             continue
-        if is_bare_repository(Path(entry.path)):
-            yield name
+        repo_type = repo_type_at(Path(entry.path), settings)
+        if repo_type is not None:
+            yield name, repo_type
         else:
-            yield from _walk(store, name, depth + 1)
+            yield from _walk(settings, name, depth + 1)
 
 
 @contextlib.contextmanager
 def _scanning(config: Config, known: frozenset[str]) -> Iterator[_Scan]:
-    store = store_for(config)
-    git = git_for(config)
+    settings = vcs_settings(config)
+    store = settings.store
     store.sweep()
     scan = _Scan()
-    for name in _walk(store):
+    for name, repo_type in _walk(settings):
         if name in known:
             continue
         try:
-            scan.new[name] = last_changeset(Repo(git, store.path(name)))
-        except GitError as exc:
+            repo = backend_for(repo_type, settings).open(store.path(name))
+            scan.new[name] = (repo_type, last_changeset(repo))
+        except VcsError as exc:
             log.warning("rescan: cannot read %s, skipping it: %s", name, exc)
     yield scan
 
@@ -293,8 +302,9 @@ def _group_for(ctx: CallContext, name: str) -> RepoGroup | None:
 def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: _Scan) -> dict[str, Any]:
     added: list[str] = []
     removed: list[str] = []
-    store = store_for(ctx.config)
-    for name, cache in sorted(scan.new.items()):
+    settings = vcs_settings(ctx.config)
+    store = settings.store
+    for name, (repo_type, cache) in sorted(scan.new.items()):
         parts = name.split("/")
         clash = any(isinstance(name_taken(ctx, "/".join(parts[:i])), Repository)
                     for i in range(1, len(parts)))
@@ -303,11 +313,11 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: _Scan) -> dict
         add_repository(ctx, name=name, group=_group_for(ctx, name), owner=ctx.user,
                        private=False, description="", clone_uri_value=None,
                        landing_rev="rev:tip", enable_statistics=False, enable_downloads=False,
-                       cache=cache)
+                       cache=cache, repo_type=repo_type)
         added.append(name)
     if remove_obsolete:
         for repo in ctx.session.scalars(select(Repository).order_by(Repository.name)).all():
-            if is_bare_repository(store.path(repo.name)):
+            if backend_for(repo.repo_type, settings).is_repository(store.path(repo.name)):
                 continue
             for fork in ctx.session.scalars(
                     select(Repository).where(Repository.fork_of_id == repo.id)):

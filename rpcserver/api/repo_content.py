@@ -1,8 +1,10 @@
-"""What is inside a repository, read from git: get_repo_nodes, get_changesets, get_changeset.
+"""What is inside a repository, read through its backend: get_repo_nodes, get_changesets,
+get_changeset.
 
 Revisions may be named as ``tip``, a revision number (Kallithea's 0-based index, oldest
 first), a branch, a tag, or a full or abbreviated commit id; anything else is "not found"
-and never reaches git (``vcs.Repo.resolve``). Every list is bounded (docs/repositories.md).
+and never reaches git (``vcs.backend.Reader.resolve``). Every list is bounded
+(docs/repositories.md).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from rpcserver.db.models import Level, Repository
 from rpcserver.domain import serialize
 from rpcserver.domain.context import CallContext
 from rpcserver.domain.permissions import OnRepo
-from rpcserver.domain.repositories import repo_at
-from rpcserver.vcs import GitError, NoSuchPath, Repo, TooMany
+from rpcserver.domain.repositories import reader
+from rpcserver.vcs.backend import Reader
+from rpcserver.vcs.model import NoSuchPath, TooMany, VcsError
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -80,7 +83,7 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
     path = _root_path(root_path)
     if path is None:
         raise failed
-    repo = repo_at(ctx.config, repo_row.name)
+    repo = reader(ctx.config, repo_row)
     try:
         commit = repo.resolve(revision)
         if commit is None:
@@ -95,7 +98,7 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
         log.info("get_repo_nodes %s: no directory %r at %s", repo_row.name, path[:200],
                  revision[:100])
         raise failed from None
-    except GitError as exc:
+    except VcsError as exc:
         log.warning("get_repo_nodes %s: %s", repo_row.name, exc)
         raise failed from None
     return ([{"name": d, "type": "dir"} for d in tree.dirs]
@@ -105,12 +108,13 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
 # -- get_changesets -----------------------------------------------------------------------
 
 
-def _on_disk(ctx: CallContext, repo_row: Repository) -> Repo:
-    """The repository's git directory; a clear answer instead of a git failure (and
+def _on_disk(ctx: CallContext, repo_row: Repository) -> Reader:
+    """The repository, open for reading; a clear answer instead of a git failure (and
     ``Internal server error``) when it was removed from disk behind the server's back."""
-    repo = repo_at(ctx.config, repo_row.name)
+    repo = reader(ctx.config, repo_row)
     if not repo.exists():
-        log.warning("%s: no git repository at %s", repo_row.name, repo.path)
+        log.warning("%s: no %s repository at %s", repo_row.name, repo_row.repo_type,
+                    repo.path)
         raise ApiError(f"repository `{repo_row.name}` is missing on disk; run rescan_repos")
     return repo
 
@@ -173,7 +177,7 @@ def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = 
     if branch_name is not None:
         if branch_name not in refs.branches:
             raise ApiError(f"branch `{branch_name}` does not exist")
-        on_branch = repo.ancestors(f"refs/heads/{branch_name}")
+        on_branch = repo.on_branch(branch_name)
         selected = [r for r in selected if r[0] in on_branch]
     if since is not None or until is not None:
         selected = [(sha, when) for sha, when in selected if when is not None

@@ -33,9 +33,10 @@ from rpcserver.domain.repositories import (
     disk_changes,
     members,
     name_taken,
+    repository_type_at,
     store_for,
 )
-from rpcserver.vcs import UnsafePath, is_bare_repository
+from rpcserver.vcs.store import UnsafePath
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -142,7 +143,8 @@ def create_repo_group(ctx: CallContext, group_name: str, description: str = "",
     except UnsafePath as exc:
         log.warning("create_repo_group: %s", exc)
         raise failed from None
-    if is_bare_repository(path) or (path.exists() and not path.is_dir()):
+    if (repository_type_at(ctx.config, path) is not None
+            or (path.exists() and not path.is_dir())):
         log.warning("create_repo_group: %s is a repository or file on disk", path)
         raise failed
     if not path.exists():

@@ -1,12 +1,12 @@
 """Repositories: get_repo(s), create_repo, update_repo, fork_repo, delete_repo.
 
-Every repository is a bare git repository under ``repos_root`` at its full name. Creating and
-forking build the new repository in ``.rpcserver/tmp`` with no transaction open (cloning can
-take long; see ``dispatch.Deferred``), then insert the row and rename the directory into place
-in one short write transaction — a rollback removes it again. Renames, moves and deletes are
-directory renames inside the transaction, undone if it rolls back (``repositories``).
+Every repository is a directory under ``repos_root`` at its full name, kept by the backend of
+its ``repo_type`` (``vcs.backend``; git: a bare repository). Creating and forking build the new
+repository in ``.rpcserver/tmp`` with no transaction open (cloning can take long; see
+``dispatch.Deferred``), then insert the row and rename the directory into place in one short
+write transaction — a rollback removes it again. Renames, moves and deletes are directory
+renames inside the transaction, undone if it rolls back (``repositories``).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -36,24 +36,24 @@ from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
 from rpcserver.domain.repositories import (
     OWNER_ONLY_FOR_ADMIN,
     add_repository,
+    backend,
     check_name,
     checked_source,
     destination_group,
     disk_changes,
     fetch_slot,
-    git_for,
     hold_locks,
     last_changeset,
     load_repos,
     lock_group_row,
     members,
     name_taken,
-    repo_at,
+    reader,
     store_for,
 )
-from rpcserver.vcs import GitError, Repo
+from rpcserver.vcs.backend import BACKENDS, DEFAULT_REPO_TYPE
 from rpcserver.vcs.clone_uri import Source
-from rpcserver.vcs.git import fetch as vcs_fetch
+from rpcserver.vcs.model import VcsError
 from rpcserver.vcs.store import parent_of
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
     # The permission check loaded it with its owner; fork_of loads only for a fork.
     data = serialize.repository(repo)
     if with_revision_names:
-        refs = repo_at(ctx.config, repo.name).refs(at_most=MAX_REVISION_NAMES + 1)
+        refs = reader(ctx.config, repo).refs(at_most=MAX_REVISION_NAMES + 1)
         if len(refs.raw) > MAX_REVISION_NAMES:
             raise ApiError(f"repository `{repo.name}` has more than {MAX_REVISION_NAMES:,} "
                            "branches and tags: too many to list")
@@ -147,6 +147,7 @@ class _NewRepo:
     """What phase one decided, carried into the write transaction by ids and values."""
 
     name: str
+    repo_type: str
     group_id: int | None
     owner_id: int
     private: bool
@@ -174,19 +175,19 @@ def _build(config: Config, new: _NewRepo, *, source: Source | None = None,
     not moved into place is removed at the end. Cloning from a remote takes one of
     ``fetcher``'s (user id, name) fetch slots first."""
     store = store_for(config)
-    git = git_for(config)
+    vcs = backend(config, new.repo_type)
     with fetch_slot(config, fetcher, source):
         store.sweep()
         with store.scratch("new") as scratch:
             try:
                 if fork_from is not None:
-                    vcs_fetch.fork(git, fork_from, scratch)
+                    vcs.fork(fork_from, scratch)
                 elif source is not None:
-                    vcs_fetch.clone_new(git, scratch, source)
+                    vcs.clone(scratch, source)
                 else:
-                    vcs_fetch.init_bare(git, scratch)
-                cache = last_changeset(Repo(git, scratch))
-            except (GitError, OSError) as exc:
+                    vcs.create_empty(scratch)
+                cache = last_changeset(vcs.open(scratch))
+            except (VcsError, OSError) as exc:
                 what = f" from {source.masked}" if source is not None else ""
                 log.warning("building %s%s failed: %s", new.name, what, exc)
                 raise ApiError(new.failed_text) from None
@@ -221,8 +222,8 @@ def _put_in_place(ctx: CallContext, new: _NewRepo, built: _Built,
         ctx, name=name, group=group, owner=owner, private=new.private,
         description=new.description, clone_uri_value=new.clone_uri,
         landing_rev=new.landing_rev, enable_statistics=new.enable_statistics,
-        enable_downloads=new.enable_downloads, cache=built.cache, fork_of=fork_of,
-        copy_from=source_of_grants)
+        enable_downloads=new.enable_downloads, cache=built.cache, repo_type=new.repo_type,
+        fork_of=fork_of, copy_from=source_of_grants)
     changes = disk_changes(ctx)
     try:
         changes.move(built.path, store_for(ctx.config).path(name))
@@ -246,14 +247,15 @@ def _owner_for(ctx: CallContext, owner: Any) -> User:
 
 @registry.method("create_repo",
                  schema=schemas.obj(required=("repo_name",), repo_name=REPO_NAME, owner=OWNER,
-                                    repo_type=schemas.one_of_values("git"),
+                                    repo_type=schemas.one_of_values(*BACKENDS),
                                     description=DESCRIPTION, private=schemas.boolean(),
                                     clone_uri=CLONE_URI, landing_rev=LANDING_REV,
                                     enable_statistics=schemas.boolean(),
                                     enable_downloads=schemas.boolean(),
                                     copy_permissions=schemas.boolean()),
                  permission=ANYONE)
-def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: str = "git",
+def create_repo(ctx: CallContext, repo_name: str, owner: Any = None,
+                repo_type: str = DEFAULT_REPO_TYPE,
                 description: str = "", private: bool = False, clone_uri: str | None = None,
                 landing_rev: str = "rev:tip", enable_statistics: bool = False,
                 enable_downloads: bool = False,
@@ -272,7 +274,7 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None, repo_type: 
     owner_user = _owner_for(ctx, owner)
     source = (checked_source(ctx.config, clone_uri, admin=ctx.user.admin) if clone_uri
               else None)
-    new = _NewRepo(name=repo_name, group_id=group.id if group else None,
+    new = _NewRepo(name=repo_name, repo_type=repo_type, group_id=group.id if group else None,
                    owner_id=owner_user.id, private=private, description=description,
                    clone_uri=clone_uri or None, landing_rev=landing_rev,
                    enable_statistics=enable_statistics, enable_downloads=enable_downloads,
@@ -309,7 +311,8 @@ def fork_repo(ctx: CallContext, repoid: Any, fork_name: str, owner: Any = None,
     if existing is not None:
         kind = "fork" if isinstance(existing, Repository) and existing.fork_of_id else "repo"
         raise ApiError(f"{kind} `{fork_name}` already exist")
-    new = _NewRepo(name=fork_name, group_id=group.id if group else None,
+    new = _NewRepo(name=fork_name, repo_type=source.repo_type,
+                   group_id=group.id if group else None,
                    owner_id=owner_user.id, private=private, description=description,
                    clone_uri=None, landing_rev=landing_rev, enable_statistics=False,
                    enable_downloads=False, copy_permissions=copy_permissions,

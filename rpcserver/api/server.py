@@ -6,8 +6,6 @@ import functools
 import importlib.metadata
 import ipaddress
 import platform
-import shutil
-import subprocess
 import sys
 from typing import Any
 
@@ -20,6 +18,8 @@ from rpcserver.db.models import UserIpRule
 from rpcserver.domain.context import CallContext
 from rpcserver.domain.lookup import get_user
 from rpcserver.domain.permissions import ADMIN
+from rpcserver.domain.repositories import backend
+from rpcserver.vcs.backend import BACKENDS
 
 registry = Registry()
 
@@ -38,15 +38,15 @@ def test(ctx: CallContext, args: Any) -> Any:
 @registry.method("get_server_info", schema=schemas.obj(), permission=ADMIN)
 def get_server_info(ctx: CallContext) -> dict[str, Any]:
     """Versions of the server, Python, the platform and git."""
-    git_path, git_version = _git()
-    return {
+    info: dict[str, Any] = {
         "modules": _modules(),
         "py_version": sys.version,
         "platform": platform.platform(),
         "kallithea_version": KALLITHEA_API_VERSION,
-        "git_version": git_version,
-        "git_path": git_path,
     }
+    for repo_type in BACKENDS:  # git: git_version, git_path
+        info.update(backend(ctx.config, repo_type).version_info())
+    return info
 
 
 @functools.cache
@@ -58,20 +58,6 @@ def _modules() -> list[list[str]]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return found
-
-
-@functools.cache
-def _git() -> tuple[str, str]:
-    """Where git is and its version; asked once per process (it cannot change under us)."""
-    path = shutil.which("git")
-    if path is None:
-        return "", ""
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
-                             check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return path, ""
-    return path, out.strip().removeprefix("git version ")
 
 
 @registry.method("get_ip", schema=schemas.obj(userid=schemas.nullable(schemas.id_or_name())),

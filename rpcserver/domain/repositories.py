@@ -60,8 +60,10 @@ from rpcserver.domain.grants import (
     grants_on,
 )
 from rpcserver.domain.lookup import as_id
-from rpcserver.vcs import Busy, DiskChanges, Git, Repo, Store, clone_uri, name_problem
-from rpcserver.vcs.store import parent_of
+from rpcserver.vcs import clone_uri
+from rpcserver.vcs.backend import Backend, Reader, Settings, backend_for, repo_type_at
+from rpcserver.vcs.journal import DiskChanges
+from rpcserver.vcs.store import Busy, Store, name_problem, parent_of
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +74,40 @@ TOO_MANY_FETCHES = "too many fetches running for user `{}`, try again later"
 # -- configuration-derived tools ----------------------------------------------------------
 
 
-def git_for(config: Config) -> Git:
-    return Git.find(config.git_timeout, config.git_stall_timeout,
-                    known_hosts=str(known_hosts_file(config)))
-
-
 def known_hosts_file(config: Config) -> Path:
     """The ssh host keys clone URIs may use (``rpcserver known-hosts``)."""
-    return store_for(config).internal / "known_hosts"
+    return _known_hosts(store_for(config))
+
+
+def _known_hosts(store: Store) -> Path:
+    return store.internal / "known_hosts"
 
 
 def store_for(config: Config) -> Store:
     return Store.at(config.repos_root)
 
 
-def repo_at(config: Config, name: str) -> Repo:
-    return Repo(git_for(config), store_for(config).path(name))
+def vcs_settings(config: Config) -> Settings:
+    """What every backend is configured with: the store, git's timeouts, ssh host keys."""
+    store = store_for(config)
+    return Settings(store=store, timeout=config.git_timeout,
+                    stall_timeout=config.git_stall_timeout, known_hosts=_known_hosts(store))
+
+
+def backend(config: Config, repo_type: str) -> Backend:
+    """The backend of ``repo_type``: a repository row's, or the one create_repo was asked
+    for (``vcs.backend.DEFAULT_REPO_TYPE`` when not)."""
+    return backend_for(repo_type, vcs_settings(config))
+
+
+def reader(config: Config, repo: Repository) -> Reader:
+    """Repository ``repo`` open for reading, through the backend of its ``repo_type``."""
+    return backend(config, repo.repo_type).open(store_for(config).path(repo.name))
+
+
+def repository_type_at(config: Config, path: Path) -> str | None:
+    """The ``repo_type`` of the repository at ``path``; None when there is none."""
+    return repo_type_at(path, vcs_settings(config))
 
 
 def policy_for(config: Config) -> clone_uri.Policy:
@@ -224,14 +244,14 @@ def lock_group_row(ctx: CallContext, group_id: int | None) -> RepoGroup | None:
 def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owner: User,
                    private: bool, description: str, clone_uri_value: str | None,
                    landing_rev: str, enable_statistics: bool, enable_downloads: bool,
-                   cache: dict[str, Any], fork_of: Repository | None = None,
+                   cache: dict[str, Any], repo_type: str, fork_of: Repository | None = None,
                    copy_from: Repository | RepoGroup | None = None) -> Repository:
     """Insert a repository with its grants and its owner and creator as followers.
 
     Grants: copied from ``copy_from`` (a fork's source, or the group with copy_permissions),
     else ``default`` gets the level its global ``repository.*`` permission names (none when
     private: the row is there, as in Kallithea, but ignored). ``repo `<name>` already exist``
-    when the name was taken meanwhile.
+    when the name was taken meanwhile. ``repo_type`` names the backend that made it.
     """
     session = ctx.session
     try:
@@ -244,7 +264,7 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
                       clone_uri_encrypted=encrypted,
                       landing_rev=landing_rev, enable_statistics=enable_statistics,
                       enable_downloads=enable_downloads, fork_of=fork_of,
-                      changeset_cache=cache, repo_type="git")
+                      changeset_cache=cache, repo_type=repo_type)
     try:
         with session.begin_nested():
             session.add(repo)
@@ -288,10 +308,10 @@ def _initial_grants(ctx: CallContext, kind: Any, source: Repository | RepoGroup 
 # -- reading ------------------------------------------------------------------------------
 
 
-def last_changeset(repo: Repo, *, write_graph: bool = False) -> dict[str, Any]:
-    """``last_changeset`` read from disk (for ``Repository.changeset_cache``);
-    ``write_graph`` also brings the repository's commit-graph up to date (after a pull)."""
-    tip, count = repo.tip_and_count(write_graph=write_graph)
+def last_changeset(repo: Reader, *, refresh: bool = False) -> dict[str, Any]:
+    """``last_changeset`` read from disk (for ``Repository.changeset_cache``); ``refresh``
+    also brings the backend's caches up to date (git: the commit-graph, after a pull)."""
+    tip, count = repo.tip_and_count(refresh=refresh)
     if tip is None:
         return dict(serialize.EMPTY_CHANGESET)
     return serialize.changeset(tip, count - 1)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
 from rpcserver.vcs.clone_uri import mask
-from rpcserver.vcs.git.repo import Commit
+from rpcserver.vcs.model import Commit
 
 
 def iso_date(value: dt.datetime | None) -> str | None:

@@ -60,7 +60,8 @@ from rpcserver.db.models import (
     UserUserGroupPerm,
 )
 from rpcserver.domain.auth import issue_api_key
-from rpcserver.domain.repositories import git_for, store_for
+from rpcserver.domain.repositories import store_for, vcs_settings
+from rpcserver.vcs.git.backend import GitBackend
 from rpcserver.vcs.git.fetch import init_bare
 
 ROLES = ("admin", "owner", "group_admin", "own_reader", "group_reader", "default_reader",
@@ -322,7 +323,7 @@ def build_world(db: Database, admin_key: str, config: Config) -> World:
                 if role == "stranger" and kind == "user group":
                     session.add(UserGroupMember(group_id=obj.id, user_id=users["stranger"].id))
     # Repositories and groups exist on disk too (empty), as the server would have made them.
-    store, git = store_for(config), git_for(config)
+    store, git = store_for(config), GitBackend(vcs_settings(config)).git
     for (_role, kind), name in [*own.items(), *((("", k), n) for k, n in other.items())]:
         if kind == "repository":
             init_bare(git, store.path(name))

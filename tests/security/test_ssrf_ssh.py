@@ -135,11 +135,12 @@ def test_git_urls_reach_the_checked_address(listener: Listener, lan_config: Conf
 
     source = checked_source(lan_config, f"git://localhost:{listener.port}/x", admin=False)
     assert source.url == f"git://127.0.0.1:{listener.port}/x"
-    from rpcserver.domain.repositories import git_for
+    from rpcserver.domain.repositories import vcs_settings
     from rpcserver.vcs import GitError
+    from rpcserver.vcs.git.backend import GitBackend
     from rpcserver.vcs.git.fetch import fetch, init_bare
 
-    git = git_for(lan_config)
+    git = GitBackend(vcs_settings(lan_config)).git
     target = Path(lan_config.repos_root) / "scratch"
     init_bare(git, target)
     with pytest.raises(GitError):

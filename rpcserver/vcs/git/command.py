@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from rpcserver.vcs.model import VcsError
+
 #: The oldest git we run: ``GIT_CONFIG_GLOBAL`` (2.32) keeps the service account's
 #: ~/.gitconfig out; ``GIT_CONFIG_COUNT`` (2.31) carries secrets outside argv.
 MIN_VERSION = (2, 32)
@@ -44,7 +46,7 @@ SAFE_CONFIG: tuple[tuple[str, str], ...] = (
 )
 
 
-class GitError(Exception):
+class GitError(VcsError):
     """git failed; ``detail`` is for the server log (already free of secrets)."""
 
     def __init__(self, command: str, returncode: int | None, detail: str) -> None:

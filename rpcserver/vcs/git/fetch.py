@@ -149,7 +149,7 @@ def _read_head(git_dir: Path) -> str | None:
 def pull(git: Git, store: Store, path: Path, source: Source) -> PullResult:
     """Bring ``path``'s branches and tags in line with ``source``'s; all or nothing.
 
-    The commit-graph is not updated here: ``Repo.tip_and_count(write_graph=True)`` does it
+    The commit-graph is not updated here: ``Repo.tip_and_count(refresh=True)`` does it
     while it reads the new tip."""
     repo = Repo(git, path)
     with store.scratch("pull") as scratch:

@@ -13,11 +13,11 @@ import logging
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from rpcserver.vcs.git.command import Git, GitError
+from rpcserver.vcs.model import Commit, NoSuchPath, Refs, TooMany, Tree, utc
 
 log = logging.getLogger(__name__)
 
@@ -26,58 +26,6 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 #: A revision number as Kallithea accepts it: digits, shorter than a short id.
 _INDEX = re.compile(r"^[0-9]{1,11}$")
 NULL_SHA = "0" * 40
-
-
-@dataclass(frozen=True)
-class Refs:
-    #: branch name -> commit id
-    branches: dict[str, str]
-    #: tag name -> commit id (annotated tags peeled)
-    tags: dict[str, str]
-    #: full ref name -> the id it stores (an annotated tag's own id), for ref updates
-    raw: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Commit:
-    raw_id: str
-    parents: tuple[str, ...]
-    author_name: str
-    author_email: str
-    timestamp: int
-    message: str
-    added: list[str] | None = None
-    changed: list[str] | None = None
-    removed: list[str] | None = None
-
-    @property
-    def date(self) -> dt.datetime:
-        """Commit time in UTC, without zone (the API prints UTC)."""
-        return _utc(self.timestamp)
-
-    @property
-    def author(self) -> str:
-        return f"{self.author_name} <{self.author_email}>"
-
-
-class NoSuchPath(Exception):
-    """The path does not exist at that revision, or is not a directory."""
-
-
-class TooMany(Exception):
-    """An answer would hold more entries than the caller's bound; git was stopped there."""
-
-    def __init__(self, bound: int) -> None:
-        super().__init__(f"more than {bound}")
-        self.bound = bound
-
-
-@dataclass(frozen=True)
-class Tree:
-    dirs: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-
 _LOG_FORMAT = "%x1e%H%x1f%P%x1f%ct%x1f%an%x1f%ae%x1f%B"
 _STATUS = {"A": "added", "M": "changed", "T": "changed", "D": "removed"}
 
@@ -143,7 +91,7 @@ class Repo:
         found = []
         for line in out.decode("ascii").splitlines():
             sha, stamp = line.split()
-            found.append((sha, _utc(int(stamp))))
+            found.append((sha, utc(int(stamp))))
         return found
 
     def ancestors(self, ref: str) -> set[str]:
@@ -152,6 +100,10 @@ class Repo:
             raise ValueError(f"not a full ref name: {ref!r}")
         return set(self.run("rev-list", ref, "--").decode("ascii").split())
 
+    def on_branch(self, branch: str) -> set[str]:
+        """Every commit reachable from branch ``branch`` (a name from ``refs().branches``)."""
+        return self.ancestors(f"refs/heads/{branch}")
+
     def write_commit_graph(self, *, replace: bool = False) -> None:
         """Add the new commits to the commit-graph (a cache git keeps beside the objects):
         walks in revision order then cost milliseconds instead of a full history walk.
@@ -159,12 +111,13 @@ class Repo:
         self.run("commit-graph", "write", "--reachable", "--no-progress",
                  "--split=replace" if replace else "--split")
 
-    def tip_and_count(self, *, write_graph: bool = False) -> tuple[Commit | None, int]:
+    def tip_and_count(self, *, refresh: bool = False) -> tuple[Commit | None, int]:
         """The newest commit (the highest revision number) and how many commits there are.
 
-        ``write_graph`` first brings the commit-graph up to date (a failure is only logged:
-        it is a cache); with it, the two walks take milliseconds, and run side by side."""
-        if write_graph:
+        ``refresh`` (the repository just changed) first brings the commit-graph up to date (a
+        failure is only logged: it is a cache); with it, the two walks take milliseconds, and
+        run side by side."""
+        if refresh:
             try:
                 self.write_commit_graph()
             except GitError as exc:
@@ -357,10 +310,6 @@ def _parse_log(out: bytes, *, with_files: bool) -> list[Commit]:
             removed=files["removed"] if with_files else None,
         ))
     return commits
-
-
-def _utc(timestamp: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 def is_bare_repository(path: Path) -> bool:
