@@ -5,47 +5,45 @@ A pull runs in three steps (``dispatch.Deferred``): the call's own read transact
 caller, the repository and the clone_uri (host names are resolved now, on every pull); then,
 with no transaction open, it takes the repository's lock (one pull of a repository at a time,
 across worker processes; other repositories are not blocked) and fetches atomically
-(``Backend.pull``); then a short write transaction stores the new ``last_changeset``. If that
-transaction fails, the fetch is undone, so disk and database never disagree.
+(``repo_work.PullRepo``, through the repository's backend); then a short write transaction
+stores the new ``last_changeset``. If that transaction fails, the fetch is undone, so disk and
+database never disagree.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from rpcserver.core import schemas
-from rpcserver.core.config import Config
 from rpcserver.core.errors import ApiError, NotFound
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import Level, RepoGroup, Repository
 from rpcserver.domain import clone_uri_at_rest
 from rpcserver.domain.context import CallContext, Deferred
-from rpcserver.domain.lookup import REPOSITORY, as_id, get_repo
+from rpcserver.domain.lookup import REPOSITORY, get_repo
 from rpcserver.domain.permissions import ADMIN, OnRepo
+from rpcserver.domain.repo_work import (
+    Pulled,
+    PullRepo,
+    RefreshCache,
+    RescanRepos,
+    Scan,
+    unable_to_pull,
+)
 from rpcserver.domain.repositories import (
     add_repo_group,
     add_repository,
-    backend,
     checked_source,
-    fetch_slot,
-    last_changeset,
     name_taken,
     store_for,
     vcs_settings,
 )
-from rpcserver.vcs.backend import Settings, backend_for, repo_type_at
+from rpcserver.vcs.backend import backend_for
 from rpcserver.vcs.clone_uri import Source
-from rpcserver.vcs.model import VcsError
-from rpcserver.vcs.store import INTERNAL, Busy, name_problem
 
 log = logging.getLogger(__name__)
 registry = Registry()
@@ -53,41 +51,14 @@ registry = Registry()
 REPOID = schemas.id_or_name()
 
 
-@dataclass(frozen=True)
-class _Plan:
-    repo_id: int
-    name: str
-    repo_type: str
-    path: Path
-    source: Source | None
-    #: ``last_changeset`` as cached when the pull was asked for (None: not yet known)
-    cache: dict[str, Any] | None = None
-    #: who asked (user id, name): a network pull takes one of their fetch slots
-    fetcher: tuple[int, str] | None = None
-
-    @property
-    def masked(self) -> str:
-        return self.source.masked if self.source is not None else "nowhere"
-
-    @property
-    def unable(self) -> ApiError:
-        return ApiError(f"Unable to pull changes from `{self.name}`")
-
-
-@dataclass
-class _Pulled:
-    #: the new ``last_changeset``; None: unchanged, keep the cached one
-    cache: dict[str, Any] | None
-    committed: bool = False
-
-
-def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
+def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> PullRepo:
+    """The pull of ``repo``: its source checked now (host names resolved on every pull)."""
     store = store_for(ctx.config)
     try:
         uri = clone_uri or clone_uri_at_rest.for_git(ctx.config, repo)
     except clone_uri_at_rest.Unavailable as exc:
         log.error("pull %s: its stored clone_uri cannot be decrypted: %s", repo.name, exc)
-        raise ApiError(f"Unable to pull changes from `{repo.name}`") from None
+        raise unable_to_pull(repo.name) from None
     if uri:
         source = checked_source(ctx.config, uri, admin=ctx.user.admin)
     elif repo.fork_of is not None:
@@ -96,74 +67,28 @@ def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> _Plan:
         source = Source(url=str(parent), scheme="file", protocols=("file",))
     else:
         log.info("pull %s: no clone_uri, and not a fork", repo.name)
-        raise ApiError(f"Unable to pull changes from `{repo.name}`")
-    return _Plan(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type,
-                 path=store.path(repo.name), source=source, cache=repo.changeset_cache,
-                 fetcher=(ctx.user.id, ctx.user.username))
+        raise unable_to_pull(repo.name)
+    return PullRepo(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type, source=source,
+                    cache=repo.changeset_cache, fetcher=(ctx.user.id, ctx.user.username))
 
 
-@contextlib.contextmanager
-def _locked(config: Config, plan: _Plan) -> Iterator[None]:
-    """The repository's lock, waiting at most ``git_timeout`` for a running pull."""
-    lock = store_for(config).lock(plan.repo_id)
-    try:
-        lock.acquire(config.git_timeout)
-    except Busy:
-        log.warning("pull %s: another pull held the lock for %s s", plan.name,
-                    config.git_timeout)
-        raise plan.unable from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.contextmanager
-def _fetching(config: Config, plan: _Plan) -> Iterator[_Pulled]:
-    vcs = backend(config, plan.repo_type)
-    store = store_for(config)
-    with fetch_slot(config, plan.fetcher, plan.source), _locked(config, plan):
-        store.sweep()
-        try:
-            if not vcs.is_repository(plan.path):
-                raise VcsError(f"fetch: no repository at {plan.path}")
-            if plan.source is None:
-                raise VcsError("fetch: nothing to pull from")
-            result = vcs.pull(plan.path, plan.source)
-            # Nothing changed: the cached last_changeset stays (read it again only if absent).
-            cache = (None if not result.changed and plan.cache is not None
-                     else last_changeset(vcs.open(plan.path), refresh=result.changed))
-        except (VcsError, OSError) as exc:
-            log.warning("pull of %s from %s failed: %s", plan.name, plan.masked, exc)
-            raise plan.unable from None
-        pulled = _Pulled(cache)
-        try:
-            yield pulled
-        finally:
-            if result.changed and not pulled.committed:
-                log.warning("pull of %s: the database half failed; undoing the fetch", plan.name)
-                result.undo()
-        log.info("pulled %s from %s: %d refs changed", plan.name, plan.masked,
-                 len(result.changes))
-
-
-def _store_pull(plan: _Plan, ctx: CallContext, pulled: _Pulled) -> Repository:
+def _store_pull(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> Repository:
     repo = ctx.session.get(Repository, plan.repo_id)
     if repo is None or repo.name != plan.name:
         log.warning("pull of %s: the repository was renamed or deleted meanwhile", plan.name)
-        raise plan.unable
+        raise unable_to_pull(plan.name)
     if pulled.cache is not None:
         repo.changeset_cache = pulled.cache
     ctx.on_commit(partial(setattr, pulled, "committed", True))
     return repo
 
 
-def _finish(plan: _Plan, ctx: CallContext, pulled: _Pulled) -> dict[str, Any]:
+def _finish(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> dict[str, Any]:
     repo = _store_pull(plan, ctx, pulled)
     return {"msg": f"Pulled from `{repo.name}`", "repository": repo.name}
 
 
-def _finish_rhodecode(plan: _Plan, ctx: CallContext, pulled: _Pulled) -> str:
+def _finish_rhodecode(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> str:
     repo = _store_pull(plan, ctx, pulled)
     return f"Pulled from {repo.name}"
 
@@ -177,7 +102,7 @@ def pull(ctx: CallContext, repoid: Any, clone_uri: str | None = None) -> Deferre
     ``clone_uri`` given, for this pull only; a fork without one pulls from its parent).
     Branches and tags the remote no longer has are removed; a failure changes nothing."""
     plan = _plan(ctx, get_repo(ctx.session, repoid), clone_uri)
-    return Deferred(work=partial(_fetching, ctx.config, plan), finish=partial(_finish, plan))
+    return Deferred(work=plan, finish=partial(_finish, plan))
 
 
 @registry.method("pull", dialect=RHODECODE,
@@ -189,25 +114,14 @@ def pull_rhodecode(ctx: CallContext, repo: str) -> Deferred:
     if found is None:
         raise NotFound(REPOSITORY, repo)
     plan = _plan(ctx, found, None)
-    return Deferred(work=partial(_fetching, ctx.config, plan),
-                    finish=partial(_finish_rhodecode, plan))
+    return Deferred(work=plan, finish=partial(_finish_rhodecode, plan))
 
 
 # -- invalidate_cache ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _recomputing(config: Config, plan: _Plan) -> Iterator[_Pulled]:
-    with _locked(config, plan):
-        try:
-            cache = last_changeset(backend(config, plan.repo_type).open(plan.path))
-        except VcsError as exc:
-            log.warning("invalidate_cache %s: %s", plan.name, exc)
-            raise ApiError("Error occurred during cache invalidation action") from None
-        yield _Pulled(cache)
-
-
-def _finish_invalidate(plan: _Plan, ctx: CallContext, fresh: _Pulled) -> dict[str, Any]:
+def _finish_invalidate(plan: RefreshCache, ctx: CallContext,
+                       fresh: Pulled) -> dict[str, Any]:
     repo = ctx.session.get(Repository, plan.repo_id)
     if repo is None:
         raise ApiError("Error occurred during cache invalidation action")
@@ -223,63 +137,11 @@ def invalidate_cache(ctx: CallContext, repoid: Any) -> Deferred:
     """Re-read what the server caches about a repository (its ``last_changeset``) from
     disk, e.g. after it was changed outside the server."""
     repo: Repository = ctx.resolved["repoid"]
-    store = store_for(ctx.config)
-    plan = _Plan(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type,
-                 path=store.path(repo.name), source=None)
-    return Deferred(work=partial(_recomputing, ctx.config, plan),
-                    finish=partial(_finish_invalidate, plan))
+    plan = RefreshCache(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type)
+    return Deferred(work=plan, finish=partial(_finish_invalidate, plan))
 
 
 # -- rescan_repos -------------------------------------------------------------------------
-
-
-@dataclass
-class _Scan:
-    #: repositories on disk the database does not know: name -> (repo_type, last_changeset)
-    new: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def _walk(settings: Settings, relative: str = "",
-          depth: int = 0) -> Iterator[tuple[str, str]]:
-    """(name, repo_type) of the repositories under the root (not inside other
-    repositories), of any type a backend recognises."""
-    store = settings.store
-    base = store.root / relative if relative else store.root
-    if depth > 64:
-        return
-    try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name == INTERNAL or not entry.is_dir(follow_symlinks=False):
-            continue
-        name = f"{relative}/{entry.name}" if relative else entry.name
-        if name_problem(name) is not None or as_id(name) is not None:
-            log.info("rescan: skipping %s (not a valid repository name)", name)
-            continue
-        repo_type = repo_type_at(Path(entry.path), settings)
-        if repo_type is not None:
-            yield name, repo_type
-        else:
-            yield from _walk(settings, name, depth + 1)
-
-
-@contextlib.contextmanager
-def _scanning(config: Config, known: frozenset[str]) -> Iterator[_Scan]:
-    settings = vcs_settings(config)
-    store = settings.store
-    store.sweep()
-    scan = _Scan()
-    for name, repo_type in _walk(settings):
-        if name in known:
-            continue
-        try:
-            repo = backend_for(repo_type, settings).open(store.path(name))
-            scan.new[name] = (repo_type, last_changeset(repo))
-        except VcsError as exc:
-            log.warning("rescan: cannot read %s, skipping it: %s", name, exc)
-    yield scan
 
 
 def _group_for(ctx: CallContext, name: str) -> RepoGroup | None:
@@ -299,7 +161,7 @@ def _group_for(ctx: CallContext, name: str) -> RepoGroup | None:
     return group
 
 
-def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: _Scan) -> dict[str, Any]:
+def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[str, Any]:
     added: list[str] = []
     removed: list[str] = []
     settings = vcs_settings(ctx.config)
@@ -338,5 +200,4 @@ def rescan_repos(ctx: CallContext, remove_obsolete: bool = False) -> Deferred:
     does not know (their groups too; owned by the caller); with ``remove_obsolete``, forget
     the repositories whose directory is gone."""
     known = frozenset(ctx.session.scalars(select(Repository.name)).all())
-    return Deferred(work=partial(_scanning, ctx.config, known),
-                    finish=partial(_finish_rescan, remove_obsolete))
+    return Deferred(work=RescanRepos(known), finish=partial(_finish_rescan, remove_obsolete))

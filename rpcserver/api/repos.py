@@ -7,14 +7,12 @@ repository in ``.rpcserver/tmp`` with no transaction open (cloning can take long
 write transaction — a rollback removes it again. Renames, moves and deletes are directory
 renames inside the transaction, undone if it rolls back (``repositories``).
 """
+
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, select
@@ -22,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from rpcserver.core import schemas
-from rpcserver.core.config import Config
 from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
@@ -33,17 +30,15 @@ from rpcserver.domain.grants import FORK_REPOSITORY, REPO, REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
+from rpcserver.domain.repo_work import Built, CreateRepo, ForkRepo
 from rpcserver.domain.repositories import (
     OWNER_ONLY_FOR_ADMIN,
     add_repository,
-    backend,
     check_name,
     checked_source,
     destination_group,
     disk_changes,
-    fetch_slot,
     hold_locks,
-    last_changeset,
     load_repos,
     lock_group_row,
     members,
@@ -52,8 +47,6 @@ from rpcserver.domain.repositories import (
     store_for,
 )
 from rpcserver.vcs.backend import BACKENDS, DEFAULT_REPO_TYPE
-from rpcserver.vcs.clone_uri import Source
-from rpcserver.vcs.model import VcsError
 from rpcserver.vcs.store import parent_of
 
 log = logging.getLogger(__name__)
@@ -161,40 +154,7 @@ class _NewRepo:
     failed_text: str = ""
 
 
-@dataclass(frozen=True)
-class _Built:
-    path: Path
-    cache: dict[str, Any]
-
-
-@contextlib.contextmanager
-def _build(config: Config, new: _NewRepo, *, source: Source | None = None,
-           fork_from: Path | None = None,
-           fetcher: tuple[int, str] | None = None) -> Iterator[_Built]:
-    """Build the repository in a scratch directory, outside any transaction; whatever was
-    not moved into place is removed at the end. Cloning from a remote takes one of
-    ``fetcher``'s (user id, name) fetch slots first."""
-    store = store_for(config)
-    vcs = backend(config, new.repo_type)
-    with fetch_slot(config, fetcher, source):
-        store.sweep()
-        with store.scratch("new") as scratch:
-            try:
-                if fork_from is not None:
-                    vcs.fork(fork_from, scratch)
-                elif source is not None:
-                    vcs.clone(scratch, source)
-                else:
-                    vcs.create_empty(scratch)
-                cache = last_changeset(vcs.open(scratch))
-            except (VcsError, OSError) as exc:
-                what = f" from {source.masked}" if source is not None else ""
-                log.warning("building %s%s failed: %s", new.name, what, exc)
-                raise ApiError(new.failed_text) from None
-            yield _Built(scratch, cache)
-
-
-def _put_in_place(ctx: CallContext, new: _NewRepo, built: _Built,
+def _put_in_place(ctx: CallContext, new: _NewRepo, built: Built,
                   copy_from: Repository | None = None) -> Repository:
     """Phase two: the row and the directory, in the write transaction."""
     session = ctx.session
@@ -234,7 +194,7 @@ def _put_in_place(ctx: CallContext, new: _NewRepo, built: _Built,
     return repo
 
 
-def _finish_create(new: _NewRepo, ctx: CallContext, built: _Built) -> dict[str, Any]:
+def _finish_create(new: _NewRepo, ctx: CallContext, built: Built) -> dict[str, Any]:
     repo = _put_in_place(ctx, new, built)
     return {"msg": f"Created new repository `{repo.name}`", "success": True, "task": None}
 
@@ -280,13 +240,13 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None,
                    enable_statistics=enable_statistics, enable_downloads=enable_downloads,
                    copy_permissions=copy_permissions,
                    failed_text=f"failed to create repository `{repo_name}`")
-    return Deferred(work=partial(_build, ctx.config, new, source=source,
-                                 fetcher=(ctx.user.id, ctx.user.username)),
-                    finish=partial(_finish_create, new))
+    work = CreateRepo(name=repo_name, repo_type=repo_type, failed_text=new.failed_text,
+                      source=source, fetcher=(ctx.user.id, ctx.user.username))
+    return Deferred(work=work, finish=partial(_finish_create, new))
 
 
 def _finish_fork(new: _NewRepo, source_name: str, ctx: CallContext,
-                 built: _Built) -> dict[str, Any]:
+                 built: Built) -> dict[str, Any]:
     repo = _put_in_place(ctx, new, built)
     return {"msg": f"Created fork of `{source_name}` as `{repo.name}`", "success": True,
             "task": None}
@@ -318,9 +278,9 @@ def fork_repo(ctx: CallContext, repoid: Any, fork_name: str, owner: Any = None,
                    enable_downloads=False, copy_permissions=copy_permissions,
                    fork_of_id=source.id,
                    failed_text=f"failed to fork repository `{source.name}` as `{fork_name}`")
-    path = store_for(ctx.config).path(source.name)
-    return Deferred(work=partial(_build, ctx.config, new, fork_from=path),
-                    finish=partial(_finish_fork, new, source.name))
+    work = ForkRepo(name=fork_name, repo_type=new.repo_type, parent_name=source.name,
+                    failed_text=new.failed_text)
+    return Deferred(work=work, finish=partial(_finish_fork, new, source.name))
 
 
 # -- update and delete --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Two hooks let a method that also changes the disk (repositories) keep disk and database
 together: ``ctx.on_commit``/``ctx.on_rollback`` run after the transaction ends, and a handler
 may answer a ``Deferred`` whose slow part (a network fetch) runs with no transaction open,
-followed by a short write transaction (``rpc.dispatch`` runs both).
+followed by a short write transaction (``rpc.dispatch`` runs both). The slow part is a
+``Work``: named, with plain-data parameters (``domain.work``), so that it could be queued.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -65,17 +66,29 @@ class CallContext:
                 log.exception("%s hook %r failed", "commit" if committed else "rollback", hook)
 
 
+class Work(Protocol):
+    """The slow part of a call: a frozen dataclass of ids, names and values (no ORM objects,
+    no session) whose ``kind`` names it in ``domain.work.WORK_KINDS``.
+
+    ``run(config)`` is entered with no transaction open; what it yields is the outcome a
+    ``Deferred``'s finish stores; its exit cleans up or undoes, whatever happened."""
+
+    kind: ClassVar[str]
+
+    def run(self, config: Config) -> AbstractContextManager[Any]: ...
+
+
 @dataclass(frozen=True)
 class Deferred:
     """A handler's answer when its slow part must run outside any transaction.
 
     The handler runs (checks, lookups) in the call's transaction, which then ends. Then
-    ``work()`` is entered with no transaction open (it may hold a lock and fetch over the
-    network); inside it, ``finish(ctx, outcome)`` runs in a new write transaction with a fresh
-    ``ctx`` and gives the result. ``work``'s exit runs last, after commit or rollback hooks,
-    whatever happened. A Deferred method is registered with ``writes=False``: its first
-    transaction only reads.
+    ``work.run(config)`` is entered with no transaction open (it may hold a lock and fetch
+    over the network); inside it, ``finish(ctx, outcome)`` runs in a new write transaction
+    with a fresh ``ctx`` and gives the result. ``work``'s exit runs last, after commit or
+    rollback hooks, whatever happened. A Deferred method is registered with
+    ``writes=False``: its first transaction only reads.
     """
 
-    work: Callable[[], AbstractContextManager[Any]]
+    work: Work
     finish: Callable[[CallContext, Any], Any]

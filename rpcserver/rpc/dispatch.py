@@ -183,7 +183,7 @@ class Dispatcher:
     def _finish(self, name: Any, first: CallContext, deferred: Deferred) -> Any:
         """Run a ``Deferred``: its work outside any transaction, its finish in a write one
         (run once more, as the first, when its connection died before COMMIT)."""
-        with deferred.work() as outcome:
+        with deferred.work.run(self.config) as outcome:
             return _once_more(name, partial(self._finish_transaction, first, deferred,
                                             outcome))
 
