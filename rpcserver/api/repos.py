@@ -16,13 +16,13 @@ from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
+from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import clone_uri_at_rest, serialize
 from rpcserver.domain.access import USER_PARAM, level_on, readable_page, resolve
 from rpcserver.domain.context import CallContext, Deferred
@@ -30,6 +30,7 @@ from rpcserver.domain.grants import FORK_REPOSITORY, REPO, REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
+from rpcserver.domain.renames import rename
 from rpcserver.domain.repo_work import Built, CreateRepo, ForkRepo
 from rpcserver.domain.repositories import (
     OWNER_ONLY_FOR_ADMIN,
@@ -337,22 +338,10 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
     if new_name != repo.name:
         check_name("name" if name is not None else "group", new_name)
         destination = destination_group(ctx, new_name)  # before the name, as create_repo
-        if name_taken(ctx, new_name) is not None:
-            log.info("update_repo %s: %s is taken", repo.id, new_name)
-            raise failed
         if destination is not None:
             lock_group_row(ctx, destination.id)
-        store = store_for(ctx.config)
-        changes = disk_changes(ctx)
-        hold_locks(ctx, changes, [repo.id], failed)
-        try:
-            changes.move(store.path(repo.name), store.path(new_name))
-        except OSError as exc:
-            log.warning("update_repo %s: cannot move %s to %s: %s", repo.id, repo.name,
-                        new_name, exc)
-            raise failed from None
-        repo.name = new_name
-        repo.group = destination
+        rename(ctx, repo, new_name, destination, failed=failed,
+               arg="name" if name is not None else "group")
     if owner is not None:
         repo.owner = find_user(session, owner)
     if clone_uri is not None:
@@ -368,12 +357,9 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
                          ("enable_downloads", enable_downloads)):
         if value is not None:
             setattr(repo, field, value)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        log.info("update_repo %s: lost a race for the name %s", repo.id, new_name)
-        raise failed from None
+    with flushed_or(session, failed,
+                    why=f"update_repo {repo.id}: lost a race for the name {new_name}"):
+        pass
     return {"msg": f"updated repo ID:{repo.id} {repo.name}",
             "repository": _serialize_one(ctx, repo)}
 

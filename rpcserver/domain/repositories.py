@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from rpcserver.core.config import Config
@@ -46,6 +45,7 @@ from rpcserver.db.models import (
     User,
     UserGroup,
 )
+from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import clone_uri_at_rest, serialize
 from rpcserver.domain.access import has_global, resolve
 from rpcserver.domain.context import CallContext
@@ -265,12 +265,8 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
                       landing_rev=landing_rev, enable_statistics=enable_statistics,
                       enable_downloads=enable_downloads, fork_of=fork_of,
                       changeset_cache=cache, repo_type=repo_type)
-    try:
-        with session.begin_nested():
-            session.add(repo)
-            session.flush()
-    except IntegrityError:
-        raise ApiError(f"repo `{name}` already exist") from None
+    with flushed_or(session, ApiError(f"repo `{name}` already exist")):
+        session.add(repo)
     user_levels, group_levels = _initial_grants(ctx, REPO, copy_from, private)
     add_grants(session, REPO, repo.id, user_levels, group_levels)
     # The owner follows it (Kallithea), and so does whoever created it (API.md §3).
@@ -284,12 +280,8 @@ def add_repo_group(ctx: CallContext, *, name: str, parent: RepoGroup | None, own
                    description: str, copy_permissions: bool) -> RepoGroup:
     session = ctx.session
     group = RepoGroup(name=name, parent=parent, owner=owner, description=description)
-    try:
-        with session.begin_nested():
-            session.add(group)
-            session.flush()
-    except IntegrityError:
-        raise ApiError(f"repo group `{name}` already exist") from None
+    with flushed_or(session, ApiError(f"repo group `{name}` already exist")):
+        session.add(group)
     source = parent if copy_permissions else None
     user_levels, group_levels = _initial_grants(ctx, REPO_GROUP, source, False)
     add_grants(session, REPO_GROUP, group.id, user_levels, group_levels)
