@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,6 +79,11 @@ def unavailable(exc: DBAPIError) -> bool:
     return connection_lost(exc)
 
 
+#: Seconds a new PostgreSQL connection may take (libpq's ``connect_timeout``; a
+#: ``?connect_timeout=N`` in the URL wins). The call then answers ``Database unavailable``.
+CONNECT_TIMEOUT = 10
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the connection settings this server relies on."""
     # A database error logged with its traceback must not carry the statement's parameters:
@@ -90,6 +95,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in make_url(url).query:
+        # Without it a server that accepts and never answers (a dead host behind a live
+        # address) holds the call's thread until the OS gives up on TCP, minutes later.
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT,
+                                  **kwargs.get("connect_args", {})}
     return create_engine(url, **kwargs)
 
 

@@ -151,3 +151,28 @@ def test_a_database_that_cannot_be_opened(config: Config, admin_key: str,
                     email="x@example.com")["error"] == UNAVAILABLE
     finally:
         missing.dispose()
+
+
+def test_a_database_server_that_never_answers_is_unavailable_not_a_hang(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL address that accepts connections and never answers (a loopback
+    listener): each connection attempt gives up after the server's default
+    ``connect_timeout`` (here made 1 s; libpq waits at least 2) and the call answers
+    ``Database unavailable, try again`` instead of holding its thread for minutes."""
+    import socket
+    import threading
+
+    monkeypatch.setattr(db_module, "CONNECT_TIMEOUT", 1)
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    database = Database.connect(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
+    answers: list[dict[str, Any]] = []
+    try:
+        caller = threading.Thread(target=lambda: answers.append(call(
+            client_for(config, database), "rpck_" + "x" * 43, "get_user")), daemon=True)
+        caller.start()
+        caller.join(20)  # three attempts (the key's look-up, the call, its retry) of 2 s
+        assert answers and answers[0]["error"] == UNAVAILABLE
+    finally:
+        database.dispose()
+        silent.close()
