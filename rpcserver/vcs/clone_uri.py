@@ -154,6 +154,12 @@ def _network(uri: str, scheme: str, policy: Policy, resolve: bool) -> Source:
     host = parts.hostname
     if not host:
         raise CloneUriError("has no host")
+    if scheme == "ssh" and parts.password is not None:
+        # ssh takes no password from a URL: git would hand it on as part of the user name, in
+        # ssh's command line, where every local user can read it.
+        raise CloneUriError("an ssh URL must not carry a password (ssh signs in with a key)")
+    if scheme == "git" and parts.username is not None:
+        raise CloneUriError("a git:// URL has no user part")
     _check_host_syntax(host)
     secrets = tuple(s for s in {parts.password or "", unquote(parts.password or "")} if s)
     port = port or DEFAULT_PORTS[scheme]

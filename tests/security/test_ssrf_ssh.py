@@ -243,3 +243,20 @@ def test_known_hosts_commands(tmp_path: Path) -> None:
         assert server.rpcserver("known-hosts", "list").stdout.splitlines() == listed[1:]
         gone = server.rpcserver("known-hosts", "remove", "other.example", check=False)
         assert gone.returncode != 0 and "no key for other.example" in gone.stderr
+
+
+@pytest.mark.parametrize(("uri", "reason"), [
+    ("ssh://git:hunter2@example.invalid/x",
+     "an ssh URL must not carry a password (ssh signs in with a key)"),
+    ("ssh://git:@example.invalid/x",
+     "an ssh URL must not carry a password (ssh signs in with a key)"),
+    ("git://someone@example.invalid/x", "a git:// URL has no user part"),
+])
+def test_credentials_a_transport_has_no_use_for_are_refused(rpc: Rpc, uri: str,
+                                                            reason: str) -> None:
+    """An ssh password would reach ssh's command line (readable by every local user) and a
+    git:// user means nothing: both are refused before anything is stored or dialled."""
+    assert err(rpc("create_repo", repo_name="r", clone_uri=uri)) == REFUSED + reason
+    ok(rpc("create_repo", repo_name="s"))
+    assert err(rpc("update_repo", repoid="s", clone_uri=uri)) == REFUSED + reason
+    assert ok(rpc("get_repo", repoid="s"))["clone_uri"] is None
