@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -14,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rpcserver.vcs.store import RepoLock, Store, owned_file, remove_tree
+from rpcserver.vcs.store import RepoLock, Store, lock_if_unowned, owned_file, remove_tree
 
 log = logging.getLogger(__name__)
 
 #: The suffix of a transaction's disk journal (``journal/tx-x1y2.journal``).
 _JOURNAL = ".journal"
 
+#: One change, as it is kept in memory and written to the journal: ``{"op": "move", "src",
+#: "dst"}``, ``{"op": "created", "path"}`` or ``{"op": "discard", "path", "trash"}``.
+Change = dict[str, str]
 
 
 @dataclass
@@ -33,12 +35,12 @@ class DiskChanges:
 
     Each change is written to a journal, locked by this process, before it is made, and the
     journal goes when the transaction has ended. A process killed in between leaves it
-    behind for ``Store.recover``, which asks the database whether the transaction committed.
+    behind for ``recover``, which asks the database whether the transaction committed and
+    then finishes or undoes the changes as ``commit`` and ``rollback`` would have.
     """
 
     store: Store
-    _undo: list[tuple[str, Path, Path | None]] = field(default_factory=list)
-    _trash: list[Path] = field(default_factory=list)
+    _changes: list[Change] = field(default_factory=list)
     _locks: list[RepoLock] = field(default_factory=list)
     _journal: tuple[int, Path] | None = None
 
@@ -46,63 +48,83 @@ class DiskChanges:
         if dst.exists() or dst.is_symlink():
             raise FileExistsError(errno.EEXIST, "already exists", str(dst))
         dst.parent.mkdir(parents=True, exist_ok=True)
-        self._write({"op": "move", "src": str(src), "dst": str(dst)})
+        self._record({"op": "move", "src": str(src), "dst": str(dst)})
         os.rename(src, dst)
-        self._undo.append(("move", dst, src))
 
     def created(self, path: Path) -> None:
-        self._write({"op": "created", "path": str(path)})
-        self._undo.append(("created", path, None))
+        self._record({"op": "created", "path": str(path)})
 
     def discard(self, path: Path) -> None:
         self.store.ensure()
         trash = self.store.internal / "trash" / f"{path.name}-{uuid.uuid4().hex[:12]}"
-        self._write({"op": "discard", "path": str(path), "trash": str(trash)})
+        self._record({"op": "discard", "path": str(path), "trash": str(trash)})
         os.rename(path, trash)
-        self._undo.append(("move", trash, path))
-        self._trash.append(trash)
 
-    def _write(self, entry: dict[str, str]) -> None:
+    def _record(self, change: Change) -> None:
+        """Journal ``change`` before it is made; an undo of one never made finds nothing."""
         if self._journal is None:
             self.store.ensure()
             self._journal = owned_file(self.store.internal / "journal", "tx-", _JOURNAL)
-        os.write(self._journal[0], json.dumps(entry).encode() + b"\n")
-
-    def _close_journal(self) -> None:
-        journal, self._journal = self._journal, None
-        if journal is not None:
-            fd, path = journal
-            path.unlink(missing_ok=True)  # while still locked: no sweep reads it half-gone
-            os.close(fd)
+        os.write(self._journal[0], json.dumps(change).encode() + b"\n")
+        self._changes.append(change)
 
     def hold(self, lock: RepoLock) -> None:
         self._locks.append(lock)
 
     def commit(self) -> None:
         try:
-            for trash in self._trash:
-                remove_tree(trash)
+            for change in self._changes:
+                _finish(change)
         finally:
             self._release()
 
     def rollback(self) -> None:
         try:
-            for kind, path, back in reversed(self._undo):
-                if kind == "move" and back is not None:
-                    back.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(path, back)
-                elif kind == "created":
-                    remove_tree(path)
+            for change in reversed(self._changes):
+                _undo(change, whole=True)
         finally:
-            self._undo.clear()
-            self._trash.clear()
             self._release()
 
     def _release(self) -> None:
-        self._close_journal()
+        self._changes.clear()
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            fd, path = journal
+            path.unlink(missing_ok=True)  # while still locked: no recovery reads it half-gone
+            os.close(fd)
         for lock in self._locks:
             lock.release()
         self._locks.clear()
+
+
+def _finish(change: Change) -> None:
+    """What a change still needs once its transaction committed: a discard empties the trash."""
+    if change["op"] == "discard":
+        remove_tree(Path(change["trash"]))
+
+
+def _undo(change: Change, *, whole: bool) -> None:
+    """Put back what ``change`` did, if it did it. A directory it created goes ``whole`` (a
+    rollback: this call made it), else only if empty (a recovery, after other calls ran)."""
+    op = change["op"]
+    if op == "move":
+        src, dst = Path(change["src"]), Path(change["dst"])
+        if dst.exists() and not src.exists():
+            src.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(dst, src)
+    elif op == "created":
+        if whole:
+            remove_tree(Path(change["path"]))
+        else:
+            with contextlib.suppress(OSError):
+                Path(change["path"]).rmdir()
+    elif op == "discard":
+        path, trash = Path(change["path"]), Path(change["trash"])
+        if trash.exists() and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(trash, path)
+    else:
+        raise ValueError(f"unknown change {op!r}")
 
 
 def recover(store: Store, known: Callable[[str], bool]) -> None:
@@ -116,24 +138,21 @@ def recover(store: Store, known: Callable[[str], bool]) -> None:
 
 
 def _recover_journal(root: Path, journal: Path, known: Callable[[str], bool]) -> None:
-    """Finish or undo the changes of a dead transaction's journal, newest first. A change
-    committed if the database holds the row it made (a move, a new directory) or no longer
-    holds the row it removed (a discard); ``known(name)``: a repository or group row exists."""
+    """Finish or undo the changes of a dead transaction's journal, newest first."""
+    fd = lock_if_unowned(journal)
+    if fd is None:
+        return  # its transaction is still running
     try:
-        fd = os.open(journal, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return  # its transaction is still running
         with open(fd, "rb", closefd=False) as file:
             lines = file.read().splitlines()
         for line in reversed(lines):
             try:
-                entry = json.loads(line)
-                _recover_entry(root, entry, known)
+                change = json.loads(line)
+                if _committed(root, change, known):
+                    _finish(change)
+                else:
+                    _undo(change, whole=False)
+                    log.warning("recovered %s: undone, its transaction did not commit", line)
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 log.warning("recovering %s: cannot apply %r: %s", journal, line[:300], exc)
         journal.unlink(missing_ok=True)
@@ -141,29 +160,10 @@ def _recover_journal(root: Path, journal: Path, known: Callable[[str], bool]) ->
         os.close(fd)
 
 
-def _recover_entry(root: Path, entry: dict[str, str], known: Callable[[str], bool]) -> None:
-    def name(path: Path) -> str:
-        return path.relative_to(root).as_posix()
-
-    op = entry["op"]
-    if op == "move":
-        src, dst = Path(entry["src"]), Path(entry["dst"])
-        if not known(name(dst)) and dst.exists() and not src.exists():
-            src.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(dst, src)
-            log.warning("recovered %s: moved back to %s (its transaction did not commit)",
-                        dst, src)
-    elif op == "created":
-        path = Path(entry["path"])
-        if not known(name(path)):
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only if empty: nothing else can have been put there
-    elif op == "discard":
-        path, trash = Path(entry["path"]), Path(entry["trash"])
-        if known(name(path)) and trash.exists() and not path.exists():
-            os.rename(trash, path)
-            log.warning("recovered %s from the trash (its deletion did not commit)", path)
-        else:
-            remove_tree(trash)
-    else:
-        raise ValueError(f"unknown change {op!r}")
+def _committed(root: Path, change: Change, known: Callable[[str], bool]) -> bool:
+    """A change committed if the database holds the row it made (a move, a new directory)
+    or no longer holds the row it removed (a discard)."""
+    if change["op"] == "move":
+        return known(Path(change["dst"]).relative_to(root).as_posix())
+    name = Path(change["path"]).relative_to(root).as_posix()
+    return not known(name) if change["op"] == "discard" else known(name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import re
 import shutil
@@ -31,8 +30,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 INTERNAL = ".rpcserver"
 #: One part of a name: starts with a letter or digit; letters, digits, ``.``, ``_``, ``-``.
@@ -185,16 +182,26 @@ def owned_file(directory: Path, prefix: str, suffix: str) -> tuple[int, Path]:
         os.close(fd)
 
 
-def _sweep_if_unowned(lock: Path) -> None:
-    """Remove the scratch directory of ``lock`` and the lock, unless its owner holds it."""
+def lock_if_unowned(path: Path) -> int | None:
+    """A descriptor of ``path`` holding its flock, if no live process holds it (its owner
+    died, even by ``kill -9``: the kernel dropped the lock); None while its owner lives, or
+    when it cannot be opened."""
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except OSError:
-        return
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
+        return None
+    return fd
+
+
+def _sweep_if_unowned(lock: Path) -> None:
+    """Remove the scratch directory of ``lock`` and the lock, unless its owner holds it."""
+    fd = lock_if_unowned(lock)
+    if fd is None:
         return  # its owner is alive (or we cannot tell): leave it
     try:
         remove_tree(Path(str(lock)[:-len(_OWNER)]))
