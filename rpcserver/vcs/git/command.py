@@ -171,9 +171,12 @@ class Git:
     def _start(self, args: Sequence[str], git_dir: str | None, with_input: bool,
                protocols: Iterable[str],
                config: Iterable[tuple[str, str]]) -> subprocess.Popen[bytes]:
-        """git in a session of its own (so that it can be killed with its helpers), killed
-        by the kernel if the worker that started it dies (``kill -9``: nobody is left to)."""
-        argv = [*_die_with_parent(), self.executable]
+        """git in a session of its own (so that it can be killed with its helpers). One that
+        may talk to a remote (``protocols``) is also killed by the kernel if the worker that
+        started it dies (``kill -9``: nobody is left to); a local command ends by itself, and
+        the wrapper would cost each one a process (about 1 ms)."""
+        protocols = tuple(protocols)
+        argv = [*(_die_with_parent() if protocols else ()), self.executable]
         if git_dir is not None:
             argv.append(f"--git-dir={git_dir}")
         argv.extend(args)
