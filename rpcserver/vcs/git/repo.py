@@ -211,31 +211,27 @@ class Repo:
             raise NoSuchPath(path)
         spec = f"{commit}:{path}" if path else f"{commit}^{{tree}}"
         try:
-            kind = self.run("cat-file", "-t", spec).decode().strip()
+            found = self.run("cat-file", "-t", spec).decode().strip()
         except GitError:
             raise NoSuchPath(path) from None
-        if kind != "tree":
+        if found != "tree":
             raise NoSuchPath(path)
         # Files are ordered by the directories around them, so "files" lists both.
         only = "-d" if kinds == "dirs" else "-t"
-        counter = _EntryCounter(kinds, at_most)
-        out = self.git.watch(["ls-tree", "-r", only, "-z", "--end-of-options", spec],
-                             git_dir=str(self.path), stop=counter.past_bound)
-        if counter.over:
+        reader = _TreeEntries(kinds, at_most)
+        self.git.watch(["ls-tree", "-r", only, "-z", "--end-of-options", spec],
+                       git_dir=str(self.path), stop=reader.past_bound)
+        if reader.over:
             raise TooMany(at_most or 0)
         children: dict[str, tuple[list[str], list[str]]] = {"": ([], [])}
-        for entry in out.split(b"\0"):
-            if not entry:
-                continue
-            meta, _tab, raw_name = entry.partition(b"\t")
-            kind = meta.split()[1].decode()
+        for kind, raw_name in reader.entries:
             name = raw_name.decode("utf-8", "replace")
             parent = name.rpartition("/")[0]
             full = f"{path}/{name}" if path else name
-            if kind == "tree":
+            if kind == b"tree":
                 children.setdefault(parent, ([], []))[0].append(full)
                 children.setdefault(name, ([], []))
-            elif kind == "blob":
+            elif kind == b"blob":
                 children.setdefault(parent, ([], []))[1].append(full)
             # "commit" entries are submodules: neither a file nor a directory, as in Kallithea.
         result = Tree()
@@ -245,16 +241,18 @@ class Repo:
         return result
 
 
-class _EntryCounter:
-    """Counts the ``ls-tree -z`` entries of the kinds kept as git writes them."""
+class _TreeEntries:
+    """Reads ``ls-tree -z`` output as git writes it: every entry as (its type, its path),
+    and a count of the kinds kept, to stop git once past the bound."""
 
     _KINDS: ClassVar[dict[str, tuple[bytes, ...]]] = {
-        "all": (b" tree ", b" blob "), "dirs": (b" tree ",), "files": (b" blob ",)}
+        "all": (b"tree", b"blob"), "dirs": (b"tree",), "files": (b"blob",)}
 
     def __init__(self, kinds: str, bound: int | None) -> None:
         self.kinds = self._KINDS[kinds]
         self.bound = bound
         self.count = 0
+        self.entries: list[tuple[bytes, bytes]] = []
         self.tail = b""
 
     @property
@@ -262,9 +260,12 @@ class _EntryCounter:
         return self.bound is not None and self.count > self.bound
 
     def past_bound(self, chunk: bytes) -> bool:
-        *entries, self.tail = (self.tail + chunk).split(b"\0")
-        self.count += sum(1 for entry in entries
-                          if any(kind in entry.partition(b"\t")[0] for kind in self.kinds))
+        *complete, self.tail = (self.tail + chunk).split(b"\0")
+        for entry in complete:
+            meta, _tab, name = entry.partition(b"\t")
+            kind = meta.split()[1]  # "<mode> <type> <id>"
+            self.entries.append((kind, name))
+            self.count += kind in self.kinds
         return self.over
 
 
