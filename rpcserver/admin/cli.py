@@ -223,7 +223,7 @@ def recover_admin(ctx: click.Context, username: str, email: str | None,
     try:
         with database.transaction(write=True) as session:
             key = bootstrap.recover_admin(session, username, email)
-    except bootstrap.AlreadyInitialised as exc:
+    except bootstrap.RecoveryRefused as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         database.dispose()

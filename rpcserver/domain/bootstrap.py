@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import tomli_w
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rpcserver.core import schemas
 from rpcserver.core.config import CONFIG_FILE_NAME, Config
 from rpcserver.db import migrations
 from rpcserver.db.database import Database
@@ -59,12 +61,25 @@ def create_first_admin(session: Session, username: str, email: str,
     if session.scalar(select(User).where(User.admin.is_(True))) is not None:
         raise AlreadyInitialised("the database already has an admin; use "
                                  "`rpcserver create-api-key` for a new key")
+    key, _row = issue_api_key(session, _new_admin(session, username, email),
+                              description=key_description)
+    return key
+
+
+def _new_admin(session: Session, username: str, email: str) -> User:
     admin = User(username=username, email=email.lower(), firstname="Admin", lastname="",
                  active=True, admin=True)
     session.add(admin)
     session.flush()
-    key, _row = issue_api_key(session, admin, description=key_description)
-    return key
+    return admin
+
+
+class RecoveryRefused(Exception):
+    """``recover-admin`` cannot make that user an admin; the text says why."""
+
+
+_USERNAME = Draft202012Validator(schemas.USERNAME)
+_EMAIL = Draft202012Validator(schemas.EMAIL)
 
 
 def recover_admin(session: Session, username: str, email: str | None = None,
@@ -75,11 +90,15 @@ def recover_admin(session: Session, username: str, email: str | None = None,
     user = session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if user is None or user.id == DEFAULT_USER_ID:
         if user is not None or email is None:
-            raise AlreadyInitialised(f"user `{username}` does not exist; give --email to "
-                                     "create it")
-        user = User(username=username, email=email.lower(), firstname="Admin", lastname="",
-                    active=True, admin=True)
-        session.add(user)
+            raise RecoveryRefused(f"user `{username}` does not exist; give --email to create "
+                                  "it")
+        # The rules of create_user: a name every look-up can find, a plausible address.
+        if not _USERNAME.is_valid(username) or username.isdigit():
+            raise RecoveryRefused(f"`{username}` cannot be a username (letters, digits and "
+                                  "`_.@+-`, starting with a letter or digit, not only digits)")
+        if not _EMAIL.is_valid(email):
+            raise RecoveryRefused(f"`{email}` is not an email address")
+        user = _new_admin(session, username, email)
     user.active = True
     user.admin = True
     session.flush()

@@ -183,6 +183,11 @@ def test_admin_commands_need_an_active_admin_and_recover_admin_brings_one_back(
                 in out.stderr)
     missing = instance.rpcserver("recover-admin", "root", check=False)
     assert missing.returncode == 1 and "give --email to create it" in missing.stderr
+    for name, email in (("../x", "x@example.com"), ("123", "x@example.com"),
+                        ("root", "not-an-address")):
+        bad = instance.rpcserver("recover-admin", name, "--email", email, check=False)
+        assert bad.returncode == 1 and bad.stdout == ""
+        assert "cannot be a username" in bad.stderr or "is not an email" in bad.stderr
     out = instance.rpcserver("recover-admin", "admin")
     key = out.stdout.strip()
     assert out.stdout == key + "\n" and key.startswith("rpck_")
