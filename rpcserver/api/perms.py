@@ -81,7 +81,7 @@ def grant_user_permission(ctx: CallContext, repoid: Any, userid: Any,
                           perm: str) -> dict[str, Any]:
     """Grant a user ``repository.none|read|write|admin`` on a repository (replacing an
     earlier grant)."""
-    repo: Repository = ctx.resolved["repoid"]
+    repo = ctx.object_of("repoid", Repository)
     user = find_user(ctx.session, userid)
     set_grant(ctx.session, user, repo, _level(perm, REPO))
     return {"msg": f"Granted perm: `{perm}` for user: `{user.username}` in repo: "
@@ -94,7 +94,7 @@ def grant_user_permission(ctx: CallContext, repoid: Any, userid: Any,
                  permission=AllOf(ADMIN, OnRepo("repoid", Level.READ)), writes=True)
 def revoke_user_permission(ctx: CallContext, repoid: Any, userid: Any) -> dict[str, Any]:
     """Remove a user's grant on a repository."""
-    repo: Repository = ctx.resolved["repoid"]
+    repo = ctx.object_of("repoid", Repository)
     user = find_user(ctx.session, userid)
     revoke(ctx.session, user, repo)
     return {"msg": f"Revoked perm for user: `{user.username}` in repo: `{repo.name}`",
@@ -112,8 +112,8 @@ _REPO_ADMIN_AND_GROUP_READ = AllOf(OnRepo("repoid", Level.ADMIN),
 def grant_user_group_permission(ctx: CallContext, repoid: Any, usergroupid: Any,
                                 perm: str) -> dict[str, Any]:
     """Grant a user group ``repository.none|read|write|admin`` on a repository."""
-    repo: Repository = ctx.resolved["repoid"]
-    group: UserGroup = ctx.resolved["usergroupid"]
+    repo = ctx.object_of("repoid", Repository)
+    group = ctx.object_of("usergroupid", UserGroup)
     set_grant(ctx.session, group, repo, _level(perm, REPO))
     return {"msg": f"Granted perm: `{perm}` for user group: `{group.name}` in repo: "
                    f"`{repo.name}`", "success": True}
@@ -126,8 +126,8 @@ def grant_user_group_permission(ctx: CallContext, repoid: Any, usergroupid: Any,
 def revoke_user_group_permission(ctx: CallContext, repoid: Any,
                                  usergroupid: Any) -> dict[str, Any]:
     """Remove a user group's grant on a repository."""
-    repo: Repository = ctx.resolved["repoid"]
-    group: UserGroup = ctx.resolved["usergroupid"]
+    repo = ctx.object_of("repoid", Repository)
+    group = ctx.object_of("usergroupid", UserGroup)
     revoke(ctx.session, group, repo)
     return {"msg": f"Revoked perm for user group: `{group.name}` in repo: `{repo.name}`",
             "success": True}
@@ -155,7 +155,7 @@ def grant_user_permission_to_repo_group(ctx: CallContext, repogroupid: Any, user
                                         apply_to_children: str = "none") -> dict[str, Any]:
     """Grant a user ``group.none|read|write|admin`` on a repository group and, with
     ``apply_to_children``, on what is inside."""
-    group: RepoGroup = ctx.resolved["repogroupid"]
+    group = ctx.object_of("repogroupid", RepoGroup)
     user = find_user(ctx.session, userid)
     _apply(ctx, group, user, _level(perm, REPO_GROUP), apply_to_children)
     return {"msg": f"Granted perm: `{perm}` (recursive:{apply_to_children}) for user: "
@@ -171,7 +171,7 @@ def revoke_user_permission_from_repo_group(ctx: CallContext, repogroupid: Any, u
                                            apply_to_children: str = "none") -> dict[str, Any]:
     """Remove a user's grant on a repository group and, with ``apply_to_children``, on what
     is inside."""
-    group: RepoGroup = ctx.resolved["repogroupid"]
+    group = ctx.object_of("repogroupid", RepoGroup)
     user = find_user(ctx.session, userid)
     _apply(ctx, group, user, None, apply_to_children)
     return {"msg": f"Revoked perm (recursive:{apply_to_children}) for user: "
@@ -192,8 +192,8 @@ def grant_user_group_permission_to_repo_group(
         apply_to_children: str = "none") -> dict[str, Any]:
     """Grant a user group ``group.none|read|write|admin`` on a repository group and, with
     ``apply_to_children``, on what is inside."""
-    group: RepoGroup = ctx.resolved["repogroupid"]
-    user_group: UserGroup = ctx.resolved["usergroupid"]
+    group = ctx.object_of("repogroupid", RepoGroup)
+    user_group = ctx.object_of("usergroupid", UserGroup)
     _apply(ctx, group, user_group, _level(perm, REPO_GROUP), apply_to_children)
     return {"msg": f"Granted perm: `{perm}` (recursive:{apply_to_children}) for user group: "
                    f"`{user_group.name}` in repo group: `{group.name}`", "success": True}
@@ -209,8 +209,8 @@ def revoke_user_group_permission_from_repo_group(
         apply_to_children: str = "none") -> dict[str, Any]:
     """Remove a user group's grant on a repository group and, with ``apply_to_children``,
     on what is inside."""
-    group: RepoGroup = ctx.resolved["repogroupid"]
-    user_group: UserGroup = ctx.resolved["usergroupid"]
+    group = ctx.object_of("repogroupid", RepoGroup)
+    user_group = ctx.object_of("usergroupid", UserGroup)
     _apply(ctx, group, user_group, None, apply_to_children)
     return {"msg": f"Revoked perm (recursive:{apply_to_children}) for user group: "
                    f"`{user_group.name}` in repo group: `{group.name}`", "success": True}

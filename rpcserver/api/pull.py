@@ -16,15 +16,17 @@ import logging
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, NotFound
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import Level, RepoGroup, Repository
-from rpcserver.domain import clone_uri_at_rest
-from rpcserver.domain.context import CallContext, Deferred
-from rpcserver.domain.lookup import REPOSITORY, get_repo
+from rpcserver.domain import clone_uri_at_rest, rows
+from rpcserver.domain.access import resolve
+from rpcserver.domain.context import CallContext, Deferred, ReadContext
+from rpcserver.domain.grants import REPO
+from rpcserver.domain.lookup import IDENT, NAME, REPOSITORY
 from rpcserver.domain.permissions import ADMIN, OnRepo
 from rpcserver.domain.repo_work import (
     Pulled,
@@ -35,6 +37,8 @@ from rpcserver.domain.repo_work import (
     unable_to_pull,
 )
 from rpcserver.domain.repositories import (
+    FORK_NAMED,
+    REPO_NAMED,
     add_repo_group,
     add_repository,
     checked_source,
@@ -51,25 +55,34 @@ registry = Registry()
 REPOID = schemas.id_or_name()
 
 
-def _plan(ctx: CallContext, repo: Repository, clone_uri: str | None) -> PullRepo:
-    """The pull of ``repo``: its source checked now (host names resolved on every pull)."""
+def _plan(ctx: ReadContext, repo: Row[Any], clone_uri: str | None) -> PullRepo:
+    """The pull of ``repo`` (its row): its source checked now (host names resolved on every
+    pull)."""
     store = store_for(ctx.config)
     try:
-        uri = clone_uri or clone_uri_at_rest.for_git(ctx.config, repo)
+        uri = clone_uri or clone_uri_at_rest.for_git(
+            ctx.config, repo.clone_uri, ctx.conn.scalar(_ENCRYPTED, {"ident": repo.id}))
     except clone_uri_at_rest.Unavailable as exc:
         log.error("pull %s: its stored clone_uri cannot be decrypted: %s", repo.name, exc)
         raise unable_to_pull(repo.name) from None
     if uri:
-        source = checked_source(ctx.config, uri, admin=ctx.user.admin)
-    elif repo.fork_of is not None:
+        source = checked_source(ctx.config, uri, admin=ctx.caller.admin)
+    elif repo.fork_of_name is not None:
         # A fork without a clone_uri pulls from its parent: our own repository, on disk.
-        parent = store.path(repo.fork_of.name)
+        parent = store.path(repo.fork_of_name)
         source = Source(url=str(parent), scheme="file", protocols=("file",))
     else:
         log.info("pull %s: no clone_uri, and not a fork", repo.name)
         raise unable_to_pull(repo.name)
     return PullRepo(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type, source=source,
-                    cache=repo.changeset_cache, fetcher=(ctx.user.id, ctx.user.username))
+                    cache=repo.changeset_cache, fetcher=(ctx.caller.id, ctx.caller.username))
+
+
+#: The encrypted clone_uri, read only by a pull (it is no column of the repository's row).
+_ENCRYPTED = select(Repository.clone_uri_encrypted).where(Repository.id == IDENT)
+
+
+_NAMED = rows.select_of(REPO).where(Repository.name == NAME)
 
 
 def _store_pull(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> Repository:
@@ -97,20 +110,23 @@ def _finish_rhodecode(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> str:
                  schema=schemas.obj(required=("repoid",), repoid=REPOID,
                                     clone_uri=schemas.nullable(schemas.string(2048))),
                  permission=ADMIN)
-def pull(ctx: CallContext, repoid: Any, clone_uri: str | None = None) -> Deferred:
+def pull(ctx: ReadContext, repoid: Any, clone_uri: str | None = None) -> Deferred:
     """Fetch every branch and tag from the repository's ``clone_uri`` (or from the
     ``clone_uri`` given, for this pull only; a fork without one pulls from its parent).
     Branches and tags the remote no longer has are removed; a failure changes nothing."""
-    plan = _plan(ctx, get_repo(ctx.session, repoid), clone_uri)
+    found = resolve(ctx.conn, ctx.caller, REPO, repoid)  # an admin's: any repository
+    if found is None:
+        raise NotFound(REPOSITORY, repoid)
+    plan = _plan(ctx, found[0], clone_uri)
     return Deferred(work=plan, finish=partial(_finish, plan))
 
 
 @registry.method("pull", dialect=RHODECODE,
                  schema=schemas.obj(required=("repo",), repo=schemas.string(min_length=1)),
                  permission=ADMIN)
-def pull_rhodecode(ctx: CallContext, repo: str) -> Deferred:
+def pull_rhodecode(ctx: ReadContext, repo: str) -> Deferred:
     """RhodeCode 1.2's pull: ``repo`` is the repository's name; answers a string."""
-    found = ctx.session.scalars(select(Repository).where(Repository.name == repo)).first()
+    found = ctx.conn.execute(_NAMED, {"name": repo}).first()
     if found is None:
         raise NotFound(REPOSITORY, repo)
     plan = _plan(ctx, found, None)
@@ -133,10 +149,10 @@ def _finish_invalidate(plan: RefreshCache, ctx: CallContext,
 @registry.method("invalidate_cache",
                  schema=schemas.obj(required=("repoid",), repoid=REPOID),
                  permission=OnRepo("repoid", Level.WRITE))
-def invalidate_cache(ctx: CallContext, repoid: Any) -> Deferred:
+def invalidate_cache(ctx: ReadContext, repoid: Any) -> Deferred:
     """Re-read what the server caches about a repository (its ``last_changeset``) from
     disk, e.g. after it was changed outside the server."""
-    repo: Repository = ctx.resolved["repoid"]
+    repo = ctx.resolved["repoid"]
     plan = RefreshCache(repo_id=repo.id, name=repo.name, repo_type=repo.repo_type)
     return Deferred(work=plan, finish=partial(_finish_invalidate, plan))
 
@@ -168,7 +184,7 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[
     store = settings.store
     for name, (repo_type, cache) in sorted(scan.new.items()):
         parts = name.split("/")
-        clash = any(isinstance(name_taken(ctx, "/".join(parts[:i])), Repository)
+        clash = any(name_taken(ctx, "/".join(parts[:i])) in (REPO_NAMED, FORK_NAMED)
                     for i in range(1, len(parts)))
         if name_taken(ctx, name) is not None or clash:
             continue
@@ -188,16 +204,16 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[
             ctx.session.delete(repo)
             ctx.session.flush()
             removed.append(repo.name)
-    log.info("rescan by user id %s: added %s, removed %s", ctx.user.id, added, removed)
+    log.info("rescan by user id %s: added %s, removed %s", ctx.caller.id, added, removed)
     return {"added": added, "removed": removed}
 
 
 @registry.method("rescan_repos",
                  schema=schemas.obj(remove_obsolete=schemas.boolean()),
                  permission=ADMIN)
-def rescan_repos(ctx: CallContext, remove_obsolete: bool = False) -> Deferred:
+def rescan_repos(ctx: ReadContext, remove_obsolete: bool = False) -> Deferred:
     """Adopt the bare git repositories found under the repository root that the database
     does not know (their groups too; owned by the caller); with ``remove_obsolete``, forget
     the repositories whose directory is gone."""
-    known = frozenset(ctx.session.scalars(select(Repository.name)).all())
+    known = frozenset(ctx.conn.scalars(select(Repository.name)).all())
     return Deferred(work=RescanRepos(known), finish=partial(_finish_rescan, remove_obsolete))

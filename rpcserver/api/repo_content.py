@@ -14,12 +14,14 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import Row
+
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import Registry
-from rpcserver.db.models import Level, Repository
+from rpcserver.db.models import Level
 from rpcserver.domain import serialize
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import ReadContext
 from rpcserver.domain.permissions import OnRepo
 from rpcserver.domain.repositories import reader
 from rpcserver.vcs.backend import Reader
@@ -72,13 +74,13 @@ def _root_path(root_path: str) -> str | None:
                                     root_path=schemas.string(4096),
                                     ret_type=schemas.string(16)),
                  permission=OnRepo("repoid", Level.READ))
-def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
+def get_repo_nodes(ctx: ReadContext, repoid: Any, revision: str, root_path: str,
                    ret_type: str = "all") -> list[dict[str, str]]:
     """Every directory and file under ``root_path`` at ``revision``, recursively (paths from
     the repository root); ``ret_type`` ``files`` or ``dirs`` keeps one kind."""
     if ret_type not in ("all", "files", "dirs"):
         raise ApiError("ret_type must be one of all,dirs,files")
-    repo_row: Repository = ctx.resolved["repoid"]
+    repo_row = ctx.resolved["repoid"]
     failed = ApiError(f"failed to get repo: `{repo_row.name}` nodes")
     path = _root_path(root_path)
     if path is None:
@@ -108,7 +110,7 @@ def get_repo_nodes(ctx: CallContext, repoid: Any, revision: str, root_path: str,
 # -- get_changesets -----------------------------------------------------------------------
 
 
-def _on_disk(ctx: CallContext, repo_row: Repository) -> Reader:
+def _on_disk(ctx: ReadContext, repo_row: Row[Any]) -> Reader:
     """The repository, open for reading; a clear answer instead of a git failure (and
     ``Internal server error``) when it was removed from disk behind the server's back."""
     repo = reader(ctx.config, repo_row)
@@ -135,7 +137,7 @@ def _date(arg: str, value: str | None) -> dt.datetime | None:
                                     reverse=schemas.boolean(),
                                     with_file_list=schemas.boolean(), max_revisions=COUNT),
                  permission=OnRepo("repoid", Level.READ))
-def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = None,
+def get_changesets(ctx: ReadContext, repoid: Any, start: Any = None, end: Any = None,
                    start_date: str | None = None, end_date: str | None = None,
                    branch_name: str | None = None, reverse: bool = False,
                    with_file_list: bool = False,
@@ -144,7 +146,7 @@ def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = 
     ``end`` (revisions, inclusive), committed between ``start_date`` and ``end_date`` (UTC,
     ``YYYY-MM-DDTHH:MM:SS``, inclusive), on ``branch_name``; of those, the newest
     ``max_revisions`` (default 1,000, at most 10,000)."""
-    repo_row: Repository = ctx.resolved["repoid"]
+    repo_row = ctx.resolved["repoid"]
     limit = DEFAULT_MAX_REVISIONS if max_revisions is None else int(max_revisions)
     if not 1 <= limit <= MAX_REVISIONS:
         raise InvalidArg("max_revisions", f"must be between 1 and {MAX_REVISIONS}")
@@ -199,11 +201,11 @@ def get_changesets(ctx: CallContext, repoid: Any, start: Any = None, end: Any = 
                  schema=schemas.obj(required=("repoid", "raw_id"), repoid=REPOID,
                                     raw_id=REVISION, with_reviews=schemas.boolean()),
                  permission=OnRepo("repoid", Level.READ))
-def get_changeset(ctx: CallContext, repoid: Any, raw_id: str,
+def get_changeset(ctx: ReadContext, repoid: Any, raw_id: str,
                   with_reviews: bool = False) -> dict[str, Any]:
     """One changeset with its author split into name and email and its changed files;
     ``raw_id`` may also be an abbreviated id, a branch, a tag, ``tip`` or a revision number."""
-    repo_row: Repository = ctx.resolved["repoid"]
+    repo_row = ctx.resolved["repoid"]
     repo = _on_disk(ctx, repo_row)
     ids = repo.revisions()
     found = repo.resolve(raw_id, None, ids)

@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Row, bindparam, exists, select
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import RepoGroup, Repository
-from rpcserver.domain import serialize
-from rpcserver.domain.context import CallContext
+from rpcserver.domain import rows, serialize
+from rpcserver.domain.access import readable_page, resolve
+from rpcserver.domain.context import CallContext, Context, ReadContext
+from rpcserver.domain.grants import REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_repo_group
 from rpcserver.domain.lookup import get_user as find_user
 from rpcserver.domain.permissions import ADMIN
 from rpcserver.domain.renames import rename
 from rpcserver.domain.repositories import (
+    GROUP_NAMED,
     add_repo_group,
     check_name,
     disk_changes,
@@ -53,21 +55,25 @@ PARENT_OR_TOP = schemas.nullable({"anyOf": [
     {"type": "string", "minLength": 0, "maxLength": schemas.NAME_MAX}]})
 
 
-def _serialize(ctx: CallContext, groups: Sequence[RepoGroup]) -> list[dict[str, Any]]:
-    """Groups with the names of the repositories directly inside; one query for all."""
+def _serialize(ctx: Context, groups: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Groups from their rows (``rows.select_of(REPO_GROUP)``) with the names of the
+    repositories directly inside; one query for all."""
     inside: dict[int, list[str]] = {g.id: [] for g in groups}
     if groups:
-        rows = ctx.session.execute(
-            select(Repository.group_id, Repository.name)
-            .where(Repository.group_id.in_(list(inside))).order_by(Repository.name))
-        for group_id, name in rows:
-            if group_id is not None:
-                inside[group_id].append(name)
+        found = ctx.conn.execute(_INSIDE, {"group_ids": list(inside)})
+        for group_id, name in found:
+            inside[cast(int, group_id)].append(name)  # not None: the WHERE named it
     return [serialize.repo_group(g, inside[g.id]) for g in groups]
 
 
-def _one(ctx: CallContext, group: RepoGroup) -> dict[str, Any]:
-    return _serialize(ctx, [group])[0]
+_INSIDE = (select(Repository.group_id, Repository.name)
+           .where(Repository.group_id.in_(bindparam("group_ids", expanding=True)))
+           .order_by(Repository.name))
+
+
+def _answer(ctx: CallContext, group: RepoGroup) -> dict[str, Any]:
+    """A write's answer: the group's row read back, as a read would answer it."""
+    return _serialize(ctx, [rows.by_id(ctx.conn, REPO_GROUP, group.id)])[0]
 
 
 def _load(ctx: CallContext, repogroupid: Any, *, lock: bool = False) -> RepoGroup:
@@ -82,11 +88,14 @@ def _load(ctx: CallContext, repogroupid: Any, *, lock: bool = False) -> RepoGrou
 @registry.method("get_repo_group",
                  schema=schemas.obj(required=("repogroupid",), repogroupid=REPOGROUPID),
                  permission=ADMIN)
-def get_repo_group_method(ctx: CallContext, repogroupid: Any) -> dict[str, Any]:
+def get_repo_group_method(ctx: ReadContext, repogroupid: Any) -> dict[str, Any]:
     """A repository group, the repositories directly inside and its members."""
-    group = _load(ctx, repogroupid)
-    data = _one(ctx, group)
-    data["members"] = members(ctx, group)
+    found = resolve(ctx.conn, ctx.caller, REPO_GROUP, repogroupid)  # an admin's: any group
+    if found is None:
+        raise NotFound(REPO_GROUP_LABEL, repogroupid)
+    group = found[0]
+    data = _serialize(ctx, [group])[0]
+    data["members"] = members(ctx.conn, REPO_GROUP, group.id)
     return data
 
 
@@ -94,13 +103,14 @@ def get_repo_group_method(ctx: CallContext, repogroupid: Any) -> dict[str, Any]:
                  schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
                                     offset=schemas.integer()),
                  permission=ADMIN)
-def get_repo_groups(ctx: CallContext, limit: int = MAX_PAGE,
+def get_repo_groups(ctx: ReadContext, limit: int = MAX_PAGE,
                     offset: int = 0) -> list[dict[str, Any]]:
     """Every repository group, by id; at most ``limit`` (10,000) from ``offset``."""
-    groups = ctx.session.scalars(
-        select(RepoGroup).options(joinedload(RepoGroup.owner), joinedload(RepoGroup.parent))
-        .order_by(RepoGroup.id).limit(limit).offset(offset)).unique().all()
+    groups = ctx.conn.execute(_GROUPS_PAGE, {"limit": limit, "offset": offset}).all()
     return _serialize(ctx, groups)
+
+
+_GROUPS_PAGE = readable_page(rows.select_of(REPO_GROUP), REPO_GROUP, admin=True)
 
 
 def _parent_named(ctx: CallContext, path: str | None) -> RepoGroup | None:
@@ -130,7 +140,7 @@ def create_repo_group(ctx: CallContext, group_name: str, description: str = "",
     parent_group = _parent_named(ctx, full.rpartition("/")[0])
     failed = ApiError(f"failed to create repo group `{full}`")
     taken = name_taken(ctx, full)
-    if isinstance(taken, RepoGroup):
+    if taken == GROUP_NAMED:
         raise ApiError(f"repo group `{full}` already exist")
     if taken is not None:
         log.info("create_repo_group: a repository is called %s", full)
@@ -155,8 +165,9 @@ def create_repo_group(ctx: CallContext, group_name: str, description: str = "",
             log.warning("create_repo_group %s: %s", full, exc)
             raise failed from None
         changes.created(path)
-    log.info("repository group %s (id %s) created by user id %s", full, group.id, ctx.user.id)
-    return {"msg": f"created new repo group `{group_name}`", "repo_group": _one(ctx, group)}
+    log.info("repository group %s (id %s) created by user id %s", full, group.id,
+             ctx.caller.id)
+    return {"msg": f"created new repo group `{group_name}`", "repo_group": _answer(ctx, group)}
 
 
 def _new_path(ctx: CallContext, group: RepoGroup, group_name: str | None,
@@ -209,7 +220,7 @@ def update_repo_group(ctx: CallContext, repogroupid: Any, group_name: str | None
         group.description = description
     session.flush()
     return {"msg": f"updated repository group ID:{group.id} {group.name}",
-            "repo_group": _one(ctx, group)}
+            "repo_group": _answer(ctx, group)}
 
 
 @registry.method("delete_repo_group",

@@ -16,16 +16,15 @@ from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, select
-from sqlalchemy.orm import aliased
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, RepoGroup, Repository, User
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import clone_uri_at_rest, serialize
+from rpcserver.domain import clone_uri_at_rest, rows, serialize
 from rpcserver.domain.access import USER_PARAM, level_on, readable_page, resolve
-from rpcserver.domain.context import CallContext, Deferred
+from rpcserver.domain.context import CallContext, Deferred, ReadContext
 from rpcserver.domain.grants import FORK_REPOSITORY, REPO, REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
 from rpcserver.domain.lookup import get_user as find_user
@@ -33,6 +32,7 @@ from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
 from rpcserver.domain.renames import rename
 from rpcserver.domain.repo_work import Built, CreateRepo, ForkRepo
 from rpcserver.domain.repositories import (
+    FORK_NAMED,
     OWNER_ONLY_FOR_ADMIN,
     add_repository,
     check_name,
@@ -40,7 +40,6 @@ from rpcserver.domain.repositories import (
     destination_group,
     disk_changes,
     hold_locks,
-    load_repos,
     lock_group_row,
     members,
     name_taken,
@@ -69,7 +68,8 @@ LANDING_REV = schemas.string(min_length=3,
 
 
 def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
-    return serialize.repository(load_repos(ctx, [repo.id])[0])
+    """A write's answer: the repository's row read back, as a read would answer it."""
+    return serialize.repository(rows.by_id(ctx.conn, REPO, repo.id))
 
 
 @registry.method("get_repo",
@@ -77,13 +77,12 @@ def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
                                     with_revision_names=schemas.boolean(),
                                     with_pullrequests=schemas.boolean()),
                  permission=OnRepo("repoid", Level.READ))
-def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
+def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
              with_pullrequests: bool = False) -> dict[str, Any]:
     """A repository with its members and followers; ``with_revision_names`` adds its
     branches, tags and bookmarks (read from git; a repository with more than 10,000 branches
     and tags together is refused), ``with_pullrequests`` its pull requests."""
-    repo: Repository = ctx.resolved["repoid"]
-    # The permission check loaded it with its owner; fork_of loads only for a fork.
+    repo = ctx.resolved["repoid"]  # the permission check read its row
     data = serialize.repository(repo)
     if with_revision_names:
         refs = reader(ctx.config, repo).refs(at_most=MAX_REVISION_NAMES + 1)
@@ -93,44 +92,34 @@ def get_repo(ctx: CallContext, repoid: Any, with_revision_names: bool = False,
         data.update(branches=refs.branches, tags=refs.tags, bookmarks={})
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)
-    data["members"] = members(ctx, repo)
-    followers = ctx.session.connection().execute(_FOLLOWERS, {"repo_id": repo.id})
+    data["members"] = members(ctx.conn, REPO, repo.id)
+    followers = ctx.conn.execute(_FOLLOWERS, {"repo_id": repo.id})
     data["followers"] = serialize.users_from_rows(followers.all())
     return data
 
 
-_FOLLOWERS = (select(*serialize.USER_COLUMNS)
+_FOLLOWERS = (select(*rows.USER_COLUMNS)
               .join(RepoFollower, RepoFollower.user_id == User.id)
               .where(RepoFollower.repo_id == bindparam("repo_id", type_=Integer))
               .order_by(RepoFollower.id))
-
-
-_fork_of = aliased(Repository)
-#: get_repos selects rows, not Repository objects: building an ORM object per repository cost
-#: more than the rest of the call (see serialize.REPOSITORY_COLUMNS). Built once.
-_REPOSITORY_ROWS = (
-    select(*serialize.REPOSITORY_COLUMNS, User.username, _fork_of.name,
-           *serialize.REPOSITORY_FLAGS)
-    .join(User, User.id == Repository.owner_id)
-    .outerjoin(_fork_of, _fork_of.id == Repository.fork_of_id)
-)
 
 
 @registry.method("get_repos",
                  schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
                                     offset=schemas.integer()),
                  permission=ANYONE)
-def get_repos(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
+def get_repos(ctx: ReadContext, limit: int = MAX_PAGE,
+              offset: int = 0) -> list[dict[str, Any]]:
     """The repositories the caller can read (an admin: all), by id; at most ``limit``
     (10,000) from ``offset``. Never runs git: ``last_changeset`` is cached."""
-    rows = ctx.session.execute(_repositories_page(ctx.user.admin),
-                               {USER_PARAM: ctx.user.id, "limit": limit, "offset": offset})
-    return serialize.repositories_from_rows(rows)
+    found = ctx.conn.execute(_repositories_page(ctx.caller.admin),
+                             {USER_PARAM: ctx.caller.id, "limit": limit, "offset": offset})
+    return serialize.repositories_from_rows(found)
 
 
 @cache
 def _repositories_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    return readable_page(_REPOSITORY_ROWS, REPO, admin)
+    return readable_page(rows.select_of(REPO), REPO, admin)
 
 
 # -- create and fork ----------------------------------------------------------------------
@@ -191,7 +180,7 @@ def _put_in_place(ctx: CallContext, new: _NewRepo, built: Built,
     except OSError as exc:
         log.warning("creating %s: cannot move it into place: %s", name, exc)
         raise ApiError(new.failed_text) from None
-    log.info("repository %s (id %s) created by user id %s", name, repo.id, ctx.user.id)
+    log.info("repository %s (id %s) created by user id %s", name, repo.id, ctx.caller.id)
     return repo
 
 
@@ -200,10 +189,10 @@ def _finish_create(new: _NewRepo, ctx: CallContext, built: Built) -> dict[str, A
     return {"msg": f"Created new repository `{repo.name}`", "success": True, "task": None}
 
 
-def _owner_for(ctx: CallContext, owner: Any) -> User:
-    if owner is not None and not ctx.user.admin:
+def _owner_id(ctx: ReadContext, owner: Any) -> int:
+    if owner is not None and not ctx.caller.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
-    return ctx.user if owner is None else find_user(ctx.session, owner)
+    return ctx.caller.id if owner is None else rows.get_user(ctx.conn, owner).id
 
 
 @registry.method("create_repo",
@@ -215,7 +204,7 @@ def _owner_for(ctx: CallContext, owner: Any) -> User:
                                     enable_downloads=schemas.boolean(),
                                     copy_permissions=schemas.boolean()),
                  permission=ANYONE)
-def create_repo(ctx: CallContext, repo_name: str, owner: Any = None,
+def create_repo(ctx: ReadContext, repo_name: str, owner: Any = None,
                 repo_type: str = DEFAULT_REPO_TYPE,
                 description: str = "", private: bool = False, clone_uri: str | None = None,
                 landing_rev: str = "rev:tip", enable_statistics: bool = False,
@@ -225,24 +214,24 @@ def create_repo(ctx: CallContext, repo_name: str, owner: Any = None,
     ``clone_uri``, by cloning that remote. Admins, users with ``hg.create.repository`` at the
     top level, users with write on the group inside a group; only an admin names ``owner``."""
     check_name("repo_name", repo_name)
-    if owner is not None and not ctx.user.admin:
+    if owner is not None and not ctx.caller.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
     # The right to the destination before its name: otherwise a caller who may not create
     # in `grp` could tell a hidden `grp/x` (already exist) from a free one (no permission).
     group = destination_group(ctx, repo_name)
     if name_taken(ctx, repo_name) is not None:
         raise ApiError(f"repo `{repo_name}` already exist")
-    owner_user = _owner_for(ctx, owner)
-    source = (checked_source(ctx.config, clone_uri, admin=ctx.user.admin) if clone_uri
+    owner_id = _owner_id(ctx, owner)
+    source = (checked_source(ctx.config, clone_uri, admin=ctx.caller.admin) if clone_uri
               else None)
     new = _NewRepo(name=repo_name, repo_type=repo_type, group_id=group.id if group else None,
-                   owner_id=owner_user.id, private=private, description=description,
+                   owner_id=owner_id, private=private, description=description,
                    clone_uri=clone_uri or None, landing_rev=landing_rev,
                    enable_statistics=enable_statistics, enable_downloads=enable_downloads,
                    copy_permissions=copy_permissions,
                    failed_text=f"failed to create repository `{repo_name}`")
     work = CreateRepo(name=repo_name, repo_type=repo_type, failed_text=new.failed_text,
-                      source=source, fetcher=(ctx.user.id, ctx.user.username))
+                      source=source, fetcher=(ctx.caller.id, ctx.caller.username))
     return Deferred(work=work, finish=partial(_finish_create, new))
 
 
@@ -259,22 +248,22 @@ def _finish_fork(new: _NewRepo, source_name: str, ctx: CallContext,
                                     copy_permissions=schemas.boolean(),
                                     private=schemas.boolean(), landing_rev=LANDING_REV),
                  permission=AllOf(OnRepo("repoid", Level.READ), HasGlobal(FORK_REPOSITORY)))
-def fork_repo(ctx: CallContext, repoid: Any, fork_name: str, owner: Any = None,
+def fork_repo(ctx: ReadContext, repoid: Any, fork_name: str, owner: Any = None,
               description: str = "", copy_permissions: bool = False, private: bool = False,
               landing_rev: str = "rev:tip") -> Deferred:
     """Fork a repository: a real clone at ``fork_name`` whose ``fork_of`` is the source;
     ``copy_permissions`` copies the source's grants."""
-    source: Repository = ctx.resolved["repoid"]
+    source = ctx.resolved["repoid"]
     check_name("fork_name", fork_name)
-    owner_user = _owner_for(ctx, owner)
+    owner_id = _owner_id(ctx, owner)
     group = destination_group(ctx, fork_name, top_level_permission=None)  # before the name
     existing = name_taken(ctx, fork_name)
     if existing is not None:
-        kind = "fork" if isinstance(existing, Repository) and existing.fork_of_id else "repo"
+        kind = "fork" if existing == FORK_NAMED else "repo"
         raise ApiError(f"{kind} `{fork_name}` already exist")
     new = _NewRepo(name=fork_name, repo_type=source.repo_type,
                    group_id=group.id if group else None,
-                   owner_id=owner_user.id, private=private, description=description,
+                   owner_id=owner_id, private=private, description=description,
                    clone_uri=None, landing_rev=landing_rev, enable_statistics=False,
                    enable_downloads=False, copy_permissions=copy_permissions,
                    fork_of_id=source.id,
@@ -307,7 +296,7 @@ def _new_name(ctx: CallContext, repo: Repository, name: str | None, group: Any) 
         return f"{current_parent}/{base}" if current_parent else base
     if group == "":
         return base
-    found = resolve(ctx.session, ctx.user, REPO_GROUP, group)
+    found = resolve(ctx.conn, ctx.caller, REPO_GROUP, group)
     if found is None or found[1] < Level.READ:
         raise NotFound(REPO_GROUP_LABEL, group)
     return f"{found[0].name}/{base}"
@@ -330,23 +319,22 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
     into another group (``""``: to the top level) — the directory moves with it; ``clone_uri``
     ``""`` clears it. Only an admin may change ``owner``."""
     session = ctx.session
-    repo: Repository = ctx.resolved["repoid"]
+    repo = ctx.object_of("repoid", Repository)
     failed = ApiError(f"failed to update repo `{repoid}`")
-    if owner is not None and not ctx.user.admin:
+    if owner is not None and not ctx.caller.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
     new_name = _new_name(ctx, repo, name, group)
     if new_name != repo.name:
         check_name("name" if name is not None else "group", new_name)
-        destination = destination_group(ctx, new_name)  # before the name, as create_repo
-        if destination is not None:
-            lock_group_row(ctx, destination.id)
+        found = destination_group(ctx, new_name)  # before the name, as create_repo
+        destination = lock_group_row(ctx, found.id if found is not None else None)
         rename(ctx, repo, new_name, destination, failed=failed,
                arg="name" if name is not None else "group")
     if owner is not None:
         repo.owner = find_user(session, owner)
     if clone_uri is not None:
         if clone_uri:
-            checked_source(ctx.config, clone_uri, admin=ctx.user.admin)
+            checked_source(ctx.config, clone_uri, admin=ctx.caller.admin)
         try:
             clone_uri_at_rest.store(ctx.config, repo, clone_uri)
         except clone_uri_at_rest.Unavailable as exc:
@@ -378,7 +366,7 @@ def delete_repo(ctx: CallContext, repoid: Any, forks: str = "") -> dict[str, Any
     ``detach`` keeps them as independent repositories, ``delete`` deletes them too (and their
     forks; a non-admin needs admin on each)."""
     session = ctx.session
-    repo: Repository = ctx.resolved["repoid"]
+    repo = ctx.object_of("repoid", Repository)
     direct = _forks(ctx, repo)
     if direct and not forks:
         raise ApiError(f"Cannot delete `{repo.name}` it still contains attached forks")
@@ -387,7 +375,8 @@ def delete_repo(ctx: CallContext, repoid: Any, forks: str = "") -> dict[str, Any
         queue = list(direct)
         while queue:
             fork = queue.pop(0)
-            if not ctx.user.admin and level_on(session, ctx.user, REPO, fork) < Level.ADMIN:
+            if (not ctx.caller.admin
+                    and level_on(ctx.conn, ctx.caller, REPO, fork) < Level.ADMIN):
                 raise AccessDenied()
             doomed.append(fork)
             queue.extend(_forks(ctx, fork))
@@ -412,5 +401,5 @@ def delete_repo(ctx: CallContext, repoid: Any, forks: str = "") -> dict[str, Any
         msg += f" Detached {len(direct)} forks"
     elif forks == "delete":
         msg += f" Deleted {len(direct)} forks"
-    log.info("%s (by user id %s)", msg, ctx.user.id)
+    log.info("%s (by user id %s)", msg, ctx.caller.id)
     return {"msg": msg, "success": True}

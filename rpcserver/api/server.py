@@ -15,8 +15,8 @@ from rpcserver import KALLITHEA_API_VERSION, __version__
 from rpcserver.core import schemas
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import UserIpRule
-from rpcserver.domain.context import CallContext
-from rpcserver.domain.lookup import get_user
+from rpcserver.domain import rows
+from rpcserver.domain.context import ReadContext
 from rpcserver.domain.permissions import ADMIN
 from rpcserver.domain.repositories import backend
 from rpcserver.vcs.backend import BACKENDS
@@ -30,13 +30,13 @@ REPORTED_MODULES = ("werkzeug", "SQLAlchemy", "alembic", "jsonschema", "argon2-c
 
 @registry.method("test", schema=schemas.obj(required=("args",), args=schemas.not_null()),
                  permission=ADMIN)
-def test(ctx: CallContext, args: Any) -> Any:
+def test(ctx: ReadContext, args: Any) -> Any:
     """Echo ``args`` back: checks that the key and the server work."""
     return args
 
 
 @registry.method("get_server_info", schema=schemas.obj(), permission=ADMIN)
-def get_server_info(ctx: CallContext) -> dict[str, Any]:
+def get_server_info(ctx: ReadContext) -> dict[str, Any]:
     """Versions of the server, Python, the platform and git."""
     info: dict[str, Any] = {
         "modules": _modules(),
@@ -62,10 +62,10 @@ def _modules() -> list[list[str]]:
 
 @registry.method("get_ip", schema=schemas.obj(userid=schemas.nullable(schemas.id_or_name())),
                  permission=ADMIN, aliases=("show_ip",))
-def get_ip(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
+def get_ip(ctx: ReadContext, userid: Any = None) -> dict[str, Any]:
     """The address the server sees the call come from, and the user's allowed addresses."""
-    user = ctx.user if userid is None else get_user(ctx.session, userid)
-    rules = ctx.session.scalars(
+    user = ctx.caller if userid is None else rows.get_user(ctx.conn, userid)
+    rules = ctx.conn.scalars(
         select(UserIpRule.ip_addr).where(UserIpRule.user_id == user.id).order_by(UserIpRule.id)
     ).all()
     return {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, select
+from sqlalchemy import Row, Select, bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from rpcserver.core import schemas
@@ -26,9 +26,9 @@ from rpcserver.db.models import (
     UserGroupMember,
 )
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import serialize
+from rpcserver.domain import rows, serialize
 from rpcserver.domain.access import USER_PARAM, readable_page
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import CallContext, Context, ReadContext
 from rpcserver.domain.grants import (
     CREATE_USER_GROUP,
     DEFAULT_USER_ID,
@@ -58,37 +58,43 @@ USERGROUPID = schemas.id_or_name()
 OWNER_ONLY_FOR_ADMIN = "Only Kallithea admin can specify `owner` param"
 
 
-def _members(ctx: CallContext, group_ids: list[int]) -> dict[int, list[Sequence[Any]]]:
-    """Every member of the groups (rows of ``serialize.USER_COLUMNS``: no ORM object per
-    member), in the order they joined; one query for all the groups."""
+def _members(ctx: Context, group_ids: list[int]) -> dict[int, list[Sequence[Any]]]:
+    """Every member of the groups (rows of ``rows.USER_COLUMNS``), in the order they joined;
+    one query for all the groups."""
     found: dict[int, list[Sequence[Any]]] = {group_id: [] for group_id in group_ids}
     if not group_ids:
         return found
-    for row in ctx.session.connection().execute(_MEMBERS, {"group_ids": group_ids}).all():
+    for row in ctx.conn.execute(_MEMBERS, {"group_ids": group_ids}).all():
         found[row[0]].append(row[1:])
     return found
 
 
 # Built once: a statement built per call costs about as much as running it.
-_MEMBERS = (select(UserGroupMember.group_id, *serialize.USER_COLUMNS)
+_MEMBERS = (select(UserGroupMember.group_id, *rows.USER_COLUMNS)
             .join(User, User.id == UserGroupMember.user_id)
             .where(UserGroupMember.group_id.in_(bindparam("group_ids", expanding=True)))
             .order_by(UserGroupMember.id))
 
 
-def _serialize(ctx: CallContext, groups: Sequence[UserGroup]) -> list[dict[str, Any]]:
+def _serialize(ctx: Context, groups: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Groups from their rows (``rows.select_of(USER_GROUP)``), with their members."""
     members = _members(ctx, [g.id for g in groups])
     return [serialize.user_group(g, members[g.id]) for g in groups]
 
 
-def _one(ctx: CallContext, group: UserGroup) -> dict[str, Any]:
+def _one(ctx: Context, group: Row[Any]) -> dict[str, Any]:
     return _serialize(ctx, [group])[0]
+
+
+def _answer(ctx: CallContext, group: UserGroup) -> dict[str, Any]:
+    """A write's answer: the group's row read back, as a read would answer it."""
+    return _one(ctx, rows.by_id(ctx.conn, USER_GROUP, group.id))
 
 
 @registry.method("get_user_group", schema=schemas.obj(required=("usergroupid",),
                                                       usergroupid=USERGROUPID),
                  permission=OnUserGroup("usergroupid", Level.READ))
-def get_user_group(ctx: CallContext, usergroupid: Any) -> dict[str, Any]:
+def get_user_group(ctx: ReadContext, usergroupid: Any) -> dict[str, Any]:
     """A user group and its members."""
     return _one(ctx, ctx.resolved["usergroupid"])
 
@@ -97,21 +103,19 @@ def get_user_group(ctx: CallContext, usergroupid: Any) -> dict[str, Any]:
                  schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
                                     offset=schemas.integer()),
                  permission=ANYONE)
-def get_user_groups(ctx: CallContext, limit: int = MAX_PAGE,
+def get_user_groups(ctx: ReadContext, limit: int = MAX_PAGE,
                     offset: int = 0) -> list[dict[str, Any]]:
     """The user groups the caller can read (an admin: all), by id; at most ``limit``
     (10,000) from ``offset``."""
-    groups = ctx.session.connection().execute(
-        _user_groups_page(ctx.user.admin),
-        {USER_PARAM: ctx.user.id, "limit": limit, "offset": offset}).all()
-    members = _members(ctx, [row[0] for row in groups])
-    return [serialize.user_group_from_row(row, members[row[0]]) for row in groups]
+    groups = ctx.conn.execute(
+        _user_groups_page(ctx.caller.admin),
+        {USER_PARAM: ctx.caller.id, "limit": limit, "offset": offset}).all()
+    return _serialize(ctx, groups)
 
 
 @cache
 def _user_groups_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    return readable_page(select(*serialize.USER_GROUP_COLUMNS, User.username)
-                         .join(User, User.id == UserGroup.owner_id), USER_GROUP, admin)
+    return readable_page(rows.select_of(USER_GROUP), USER_GROUP, admin)
 
 
 def _check_name(group_name: str, arg: str = "group_name") -> None:
@@ -128,7 +132,7 @@ def add_user_group(ctx: CallContext, *, group_name: str, description: str, owner
                    active: bool, name_arg: str = "group_name") -> UserGroup:
     """Create a group owned by ``owner`` (default: the caller), granting ``default`` the
     level its global ``usergroup.*`` permission names (``usergroup.read`` out of the box)."""
-    if owner is not None and not ctx.user.admin:
+    if owner is not None and not ctx.caller.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
     _check_name(group_name, name_arg)
     taken = ApiError(f"user group `{group_name}` already exist")
@@ -145,7 +149,7 @@ def add_user_group(ctx: CallContext, *, group_name: str, description: str, owner
         session.flush()
         if default_level > Level.NONE:
             add_grants(session, USER_GROUP, group.id, {DEFAULT_USER_ID: default_level}, {})
-    log.info("user group %s (%s) created by user id %s", group.id, group_name, ctx.user.id)
+    log.info("user group %s (%s) created by user id %s", group.id, group_name, ctx.caller.id)
     return group
 
 
@@ -164,7 +168,7 @@ def create_user_group(ctx: CallContext, group_name: str, description: str = "",
     it."""
     group = add_user_group(ctx, group_name=group_name, description=description, owner=owner,
                            active=active)
-    return {"msg": f"created new user group `{group.name}`", "user_group": _one(ctx, group)}
+    return {"msg": f"created new user group `{group.name}`", "user_group": _answer(ctx, group)}
 
 
 class _GroupNameGiven:
@@ -193,7 +197,7 @@ def create_users_group(ctx: CallContext, group_name: str | None = None, descript
     new_name = group_name if group_name is not None else name or ""  # one is given
     group = add_user_group(ctx, group_name=new_name, description=description, owner=owner,
                            active=active, name_arg=arg)
-    return {"msg": f"created new user group `{group.name}`", "user_group": _one(ctx, group),
+    return {"msg": f"created new user group `{group.name}`", "user_group": _answer(ctx, group),
             "id": group.id}
 
 
@@ -218,8 +222,8 @@ def update_user_group(ctx: CallContext, usergroupid: Any, group_name: str | None
                       description: str | None = None, owner: Any = None,
                       active: bool | None = None) -> dict[str, Any]:
     """Change the given fields of a user group; only an admin may give it another owner."""
-    group: UserGroup = ctx.resolved["usergroupid"]
-    if owner is not None and not ctx.user.admin:
+    group = ctx.object_of("usergroupid", UserGroup)
+    if owner is not None and not ctx.caller.admin:
         raise ApiError(OWNER_ONLY_FOR_ADMIN)
     failed = ApiError(f"failed to update user group `{usergroupid}`")
     if group_name is not None and group_name != group.name:
@@ -238,7 +242,7 @@ def update_user_group(ctx: CallContext, usergroupid: Any, group_name: str | None
                                              f"the name {group_name}"):
         pass
     return {"msg": f"updated user group ID:{group.id} {group.name}",
-            "user_group": _one(ctx, group)}
+            "user_group": _answer(ctx, group)}
 
 
 def _assignments(ctx: CallContext, group: UserGroup) -> list[str]:
@@ -255,7 +259,7 @@ def _assignments(ctx: CallContext, group: UserGroup) -> list[str]:
 def delete_user_group(ctx: CallContext, usergroupid: Any) -> dict[str, Any]:
     """Delete a user group that holds no permissions; its memberships go with it."""
     session = ctx.session
-    group: UserGroup = ctx.resolved["usergroupid"]
+    group = ctx.object_of("usergroupid", UserGroup)
     # Lock the row first (PostgreSQL): a grant to this group racing with us then either
     # commits before our check sees it, or fails on its foreign key after we delete.
     session.execute(select(UserGroup.id).where(UserGroup.id == group.id).with_for_update())
@@ -280,7 +284,7 @@ _MEMBERSHIP = schemas.obj(required=("usergroupid", "userid"), usergroupid=USERGR
                  permission=OnUserGroup("usergroupid", Level.ADMIN), writes=True)
 def add_user_to_user_group(ctx: CallContext, usergroupid: Any, userid: Any) -> dict[str, Any]:
     """Add a user to a user group; ``success`` is false when it already was a member."""
-    group: UserGroup = ctx.resolved["usergroupid"]
+    group = ctx.object_of("usergroupid", UserGroup)
     user = find_user(ctx.session, userid)
     already = {"success": False, "msg": "User is already in that group"}
     is_member = exists().where(UserGroupMember.group_id == group.id,
@@ -303,7 +307,7 @@ def add_user_to_user_group(ctx: CallContext, usergroupid: Any, userid: Any) -> d
 def remove_user_from_user_group(ctx: CallContext, usergroupid: Any,
                                 userid: Any) -> dict[str, Any]:
     """Remove a user from a user group; ``success`` is false when it was not a member."""
-    group: UserGroup = ctx.resolved["usergroupid"]
+    group = ctx.object_of("usergroupid", UserGroup)
     user = find_user(ctx.session, userid)
     removed = ctx.session.execute(
         delete(UserGroupMember).where(UserGroupMember.group_id == group.id,

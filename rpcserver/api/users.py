@@ -12,10 +12,10 @@ from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import serialize
+from rpcserver.domain import rows, serialize
 from rpcserver.domain.access import user_permissions
 from rpcserver.domain.auth import hash_password
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import CallContext, ReadContext
 from rpcserver.domain.grants import DEFAULT_USER_ID
 from rpcserver.domain.lookup import as_id
 from rpcserver.domain.lookup import get_user as find_user
@@ -43,11 +43,11 @@ _USER_FIELDS = {
 @registry.method("get_user",
                  schema=schemas.obj(userid=schemas.nullable(schemas.id_or_name())),
                  permission=SelfOrAdmin("userid"))
-def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
+def get_user(ctx: ReadContext, userid: Any = None) -> dict[str, Any]:
     """A user and its effective permissions; without ``userid``, the caller."""
-    user = ctx.user if userid is None else ctx.resolved["userid"]
+    user = ctx.caller if userid is None else ctx.resolved["userid"]
     data = serialize.user(user)
-    data["permissions"] = user_permissions(ctx.session, user)
+    data["permissions"] = user_permissions(ctx.conn, user)
     return data
 
 
@@ -55,13 +55,13 @@ def get_user(ctx: CallContext, userid: Any = None) -> dict[str, Any]:
                  schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
                                     offset=schemas.integer()),
                  permission=ADMIN)
-def get_users(ctx: CallContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
+def get_users(ctx: ReadContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
     """Every user but ``default``, by id; at most ``limit`` (10,000) from ``offset``."""
-    rows = ctx.session.execute(
-        select(*serialize.USER_COLUMNS).where(User.id != DEFAULT_USER_ID).order_by(User.id)
+    found = ctx.conn.execute(
+        select(*rows.USER_COLUMNS).where(User.id != DEFAULT_USER_ID).order_by(User.id)
         .limit(limit).offset(offset)
     )
-    return serialize.users_from_rows(rows)
+    return serialize.users_from_rows(found)
 
 
 @registry.method("create_user",

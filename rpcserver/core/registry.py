@@ -26,7 +26,8 @@ NESTED_TOO_DEEPLY = "nested too deeply"
 
 class Requirement(Protocol):
     """What a method needs of its caller; raises an ``ApiError`` when it is not met.
-    ``ctx`` is the call's ``domain.context.CallContext`` (a layer above this one)."""
+    ``ctx`` is the call's ``domain.context.Context`` (a layer above this one): a read's or a
+    write's, so a requirement uses only what both have (``ctx.conn``, ``ctx.caller``)."""
 
     description: str
 
@@ -46,7 +47,8 @@ class Method:
     handler: Handler
     schema: dict[str, Any]
     permission: Requirement
-    #: A method that writes runs in a write transaction (BEGIN IMMEDIATE on SQLite).
+    #: A method that writes runs in a write transaction (BEGIN IMMEDIATE on SQLite) with an
+    #: ORM session (``CallContext``); any other gets a connection (``ReadContext``).
     writes: bool
     dialect: str = KALLITHEA
     aliases: tuple[str, ...] = ()

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -178,6 +178,13 @@ class Database:
                 log.error("the database connection was lost during COMMIT; the transaction "
                           "may or may not have committed: %s", type(exc.orig).__name__)
                 raise CommitUnknown() from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read's connection: in one read transaction on SQLite (BEGIN DEFERRED: one
+        snapshot for all its statements), in autocommit on PostgreSQL's read engine."""
+        with (self.read_engine or self.engine).connect() as conn, conn.begin():
+            yield conn
 
     def dispose(self) -> None:
         for engine in self.engines:

@@ -14,6 +14,11 @@ user when the user or ``default`` holds them; an admin holds them all.
 Cost: one object's level is one SQL statement, whatever the size of the database; a user's
 levels on every object of a kind (for ``get_user`` and for filtering lists) is one statement
 per kind. Nothing here runs a query per row. See docs/permissions.md for a worked example.
+
+Everything here runs on a Core connection and answers rows (``domain.rows``): a read method's
+``ctx.conn``, or a write's (its session's connection), so both kinds of method check the same
+rules with the same statements. ``caller`` is an ``Actor`` (anything with ``id`` and
+``admin``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Connection,
     Integer,
+    Row,
     Select,
     bindparam,
     case,
@@ -35,17 +42,17 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import aliased
 
 from rpcserver.core.errors import AccessDenied, NotFound
 from rpcserver.db.models import (
     GlobalPermission,
     Level,
-    User,
     UserGroup,
     UserGroupMember,
 )
-from rpcserver.domain import lookup
+from rpcserver.domain import lookup, rows
+from rpcserver.domain.context import Actor
 from rpcserver.domain.grants import (
     ADMIN_GLOBAL_PERMISSIONS,
     DEFAULT_USER_ID,
@@ -82,7 +89,8 @@ _USER_ID = bindparam(USER_PARAM, type_=Integer)
 
 @functools.cache
 def _object_template(kind: Kind) -> Select[Any]:
-    """SELECT object, own grant, best active-group grant, default grant — one statement."""
+    """SELECT the object's row (``rows.select_of``), own grant, best active-group grant,
+    default grant — one statement."""
     user_id = _USER_ID
     model = kind.model
     own = aliased(kind.user_perm)
@@ -102,16 +110,18 @@ def _object_template(kind: Kind) -> Select[Any]:
                     .where(dflt.user_id == DEFAULT_USER_ID, getattr(dflt, kind.target) == model.id)
                     .scalar_subquery())
     # The owner comes along: every result shape names it, and it decides the level anyway.
-    return select(model, own_rank, group_rank, default_rank).options(joinedload(model.owner))
+    return rows.select_of(kind).add_columns(own_rank.label("own_rank"),
+                                            group_rank.label("group_rank"),
+                                            default_rank.label("default_rank"))
 
 
 @functools.cache
 def _resolve_template(kind: Kind, admin: bool, by_id: bool) -> Select[Any]:
-    """``_object_template`` (for an admin: just the object and its owner) for one object named
-    by ``lookup.by_id_or_name``'s parameters."""
+    """``_object_template`` (for an admin: just the object's row) for one object named by
+    ``lookup.by_id_or_name``'s parameters."""
     where = lookup.where_named(kind.model, by_id)
     if admin:
-        return select(kind.model).options(joinedload(kind.model.owner)).where(where)
+        return rows.select_of(kind).where(where)
     return _object_template(kind).where(where)
 
 
@@ -120,7 +130,7 @@ def _level_template(kind: Kind) -> Select[Any]:
     return _object_template(kind).where(kind.model.id == lookup.IDENT)
 
 
-def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | None,
+def _combine(kind: Kind, user: Actor, obj: Any, own: int | None, group: int | None,
              default: int | None) -> Level:
     if user.admin or obj.owner_id == user.id:
         return Level.ADMIN
@@ -133,8 +143,10 @@ def _combine(kind: Kind, user: User, obj: Any, own: int | None, group: int | Non
     return max(_to_level(own), _to_level(group), _to_level(default))
 
 
-def resolve(session: Session, user: User, kind: Kind, value: Any) -> tuple[Any, Level] | None:
-    """The object ``value`` (an id or a name) names and ``user``'s level on it, or None.
+def resolve(conn: Connection, user: Actor, kind: Kind,
+            value: Any) -> tuple[Row[Any], Level] | None:
+    """The row of the object ``value`` (an id or a name) names and ``user``'s level on it,
+    or None.
 
     One SQL statement. The level may be ``Level.NONE``: treat such an object as missing
     towards the caller (API.md §2).
@@ -144,32 +156,31 @@ def resolve(session: Session, user: User, kind: Kind, value: Any) -> tuple[Any, 
         return None
     statement = _resolve_template(kind, user.admin, "ident" in params)
     if user.admin:
-        obj = session.scalars(statement, params).first()
-        return None if obj is None else (obj, Level.ADMIN)
-    row = session.execute(statement, {**params, USER_PARAM: user.id}).first()
+        row = conn.execute(statement, params).first()
+        return None if row is None else (row, Level.ADMIN)
+    row = conn.execute(statement, {**params, USER_PARAM: user.id}).first()
     if row is None:
         return None
-    obj, own, group, default = row
-    return obj, _combine(kind, user, obj, own, group, default)
+    return row, _combine(kind, user, row, row.own_rank, row.group_rank, row.default_rank)
 
 
-def level_on(session: Session, user: User, kind: Kind, obj: Any) -> Level:
-    """``user``'s effective level on a loaded object (one statement; none for an admin)."""
+def level_on(conn: Connection, user: Actor, kind: Kind, obj: Any) -> Level:
+    """``user``'s effective level on an object (a row or an ORM object: ``id``,
+    ``owner_id``, ``private``); one statement, none for an admin or the owner."""
     if user.admin or obj.owner_id == user.id:
         return Level.ADMIN
-    row = session.execute(_level_template(kind), {"ident": obj.id, USER_PARAM: user.id}).one()
-    _obj, own, group, default = row
-    return _combine(kind, user, obj, own, group, default)
+    row = conn.execute(_level_template(kind), {"ident": obj.id, USER_PARAM: user.id}).one()
+    return _combine(kind, user, obj, row.own_rank, row.group_rank, row.default_rank)
 
 
-def find_readable(session: Session, user: User, kind: Kind, value: Any,
-                  need: Level = Level.READ) -> Any:
-    """The object, if ``user`` holds ``need`` on it; else the API's error.
+def find_readable(conn: Connection, user: Actor, kind: Kind, value: Any,
+                  need: Level = Level.READ) -> Row[Any]:
+    """The object's row, if ``user`` holds ``need`` on it; else the API's error.
 
     Missing or unreadable: ``<kind> `<value>` does not exist``; readable but below ``need``:
     ``Access was denied to this resource.``
     """
-    found = resolve(session, user, kind, value)
+    found = resolve(conn, user, kind, value)
     if found is None or found[1] < Level.READ:
         raise NotFound(kind.label, value)
     obj, level = found
@@ -249,15 +260,14 @@ def readable_page(query: Select[*tuple[Any, ...]], kind: Kind,
             .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
-def effective_permissions(session: Session, user: User, kind: Kind) -> dict[str, str]:
+def effective_permissions(conn: Connection, user: Actor, kind: Kind) -> dict[str, str]:
     """``{object name: "repository.write", ...}`` for every object ``user`` can read.
 
     Ordered by name; objects at NONE are left out (they do not exist for the user).
     """
     names = _perm_names(kind)
-    rows = session.execute(_effective_template(kind, user.admin),
-                           {USER_PARAM: user.id})
-    return {name: names[rank] for name, rank in rows}
+    found = conn.execute(_effective_template(kind, user.admin), {USER_PARAM: user.id})
+    return {name: names[rank] for name, rank in found}
 
 
 @functools.cache
@@ -283,18 +293,17 @@ _BLOCKS = ((REPO, "repositories"), (REPO_GROUP, "repositories_groups"),
            (USER_GROUP, "user_groups"))
 
 
-def user_permissions(session: Session, user: User) -> dict[str, Any]:
+def user_permissions(conn: Connection, user: Actor) -> dict[str, Any]:
     """``get_user``'s ``permissions`` block: two statements (one for an admin), whatever the
     database holds; the same as ``effective_permissions`` for each kind."""
-    found: dict[str, Any] = {"global": global_permissions(session, user)}
+    found: dict[str, Any] = {"global": global_permissions(conn, user)}
     blocks: list[dict[str, str]] = []
     for _kind, key in _BLOCKS:
         found[key] = {}
         blocks.append(found[key])
     names = [_perm_names(kind) for kind, _key in _BLOCKS]
-    rows = session.connection().execute(_all_effective_template(user.admin),
-                                        {USER_PARAM: user.id})
-    for name, rank, index in rows.all():
+    ranked = conn.execute(_all_effective_template(user.admin), {USER_PARAM: user.id})
+    for name, rank, index in ranked.all():
         blocks[index][name] = names[index][rank]
     return found
 
@@ -311,21 +320,21 @@ def _all_effective_template(admin: bool) -> CompoundSelect[Any]:
 # --- Global permissions --------------------------------------------------------------------
 
 
-def global_permissions(session: Session, user: User) -> list[str]:
+def global_permissions(conn: Connection, user: Actor) -> list[str]:
     """A user's global permissions: its own grants plus those of ``default``, sorted."""
     if user.admin:
         return list(ADMIN_GLOBAL_PERMISSIONS)
-    names = session.scalars(
+    names = conn.scalars(
         select(GlobalPermission.name).where(
             GlobalPermission.user_id.in_((user.id, DEFAULT_USER_ID)))
     ).all()
     return sorted(set(names))
 
 
-def has_global(session: Session, user: User, *names: str) -> bool:
+def has_global(conn: Connection, user: Actor, *names: str) -> bool:
     """Whether ``user`` holds any of the global permissions ``names`` (admins hold all)."""
     if user.admin:
         return True
-    return bool(session.scalar(select(exists().where(
+    return bool(conn.scalar(select(exists().where(
         GlobalPermission.user_id.in_((user.id, DEFAULT_USER_ID)),
         GlobalPermission.name.in_(names)))))

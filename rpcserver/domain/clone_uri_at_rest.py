@@ -56,13 +56,14 @@ def store(config: Config, repo: Repository, uri: str | None) -> None:
     repo.clone_uri, repo.clone_uri_encrypted = columns(config, uri)
 
 
-def for_git(config: Config, repo: Repository) -> str | None:
-    """The repository's clone_uri with its password, to fetch from; ``Unavailable`` when
-    no configured key decrypts it (the key file was lost or its key removed too early)."""
-    if repo.clone_uri_encrypted is None:
-        return repo.clone_uri
+def for_git(config: Config, clone_uri: str | None, encrypted: str | None) -> str | None:
+    """A repository's clone_uri with its password (from its ``clone_uri`` and
+    ``clone_uri_encrypted`` columns), to fetch from; ``Unavailable`` when no configured key
+    decrypts it (the key file was lost or its key removed too early)."""
+    if encrypted is None:
+        return clone_uri
     try:
-        return keyring(config).decrypt(repo.clone_uri_encrypted)
+        return keyring(config).decrypt(encrypted)
     except secret_keys.Undecryptable as exc:
         raise Unavailable(str(exc)) from None
 

@@ -1,5 +1,10 @@
 """What a method handler is given: the call's context, and how it answers slow work.
 
+Reads and writes are two contracts. A method registered as a read gets a ``ReadContext``: a
+Core connection, on which it runs prebuilt statements and builds its answer from rows. Only a
+writing method (and a ``Deferred``'s finish) gets a ``CallContext`` with an ORM session. Both
+carry the caller as plain data (``Actor``), never an ORM object.
+
 Two hooks let a method that also changes the disk (repositories) keep disk and database
 together: ``ctx.on_commit``/``ctx.on_rollback`` run after the transaction ends, and a handler
 may answer a ``Deferred`` whose slow part (a network fetch) runs with no transaction open,
@@ -12,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from rpcserver.core.config import Config
@@ -23,27 +29,100 @@ from rpcserver.core.registry import Registry
 from rpcserver.db.models import User
 
 log = logging.getLogger(__name__)
+M = TypeVar("M")
 
 
-@dataclass
-class CallContext:
-    """What a handler may use: the transaction's session, the caller, the server's settings."""
+@dataclass(frozen=True)
+class Actor:
+    """The caller as plain data: who it is, as its key's row said when the call began.
 
-    session: Session
-    user: User
+    Public columns only (no password hash): ``serialize.user`` can answer it as it is, and it
+    outlives the transaction it was read in (a ``Deferred``'s finish checks it again)."""
+
+    id: int
+    username: str
+    firstname: str
+    lastname: str
+    email: str
+    active: bool
+    admin: bool
+
+    @classmethod
+    def of(cls, user: Any) -> Actor:
+        """The actor of an ORM ``User`` (or of any row with a user's public columns)."""
+        return cls(id=user.id, username=user.username, firstname=user.firstname,
+                   lastname=user.lastname, email=user.email, active=user.active,
+                   admin=user.admin)
+
+
+#: The attributes ``Actor`` has, in order: the user columns a key look-up selects.
+ACTOR_FIELDS = tuple(f.name for f in fields(Actor))
+
+
+@dataclass(kw_only=True)
+class Context:
+    """What every handler and requirement may use: the caller, the server's settings, and
+    ``conn``, a Core connection in the call's transaction (prebuilt statements run on it and
+    answer rows)."""
+
+    caller: Actor
     config: Config
     client_ip: str | None
     registry: Registry
-    #: The id of the API key that authenticated the call (None outside a call, e.g. the CLI):
-    #: a ``Deferred``'s finish checks it again.
+    #: The id of the API key that authenticated the call (None for a ``local-cli`` call): a
+    #: ``Deferred``'s finish checks it again.
     key_id: int | None = None
-    #: How the caller proved who it is (None outside a call: tests that build a context).
+    #: How the caller proved who it is (None: tests that build a context).
     credential: Credential | None = None
-    #: Objects a permission check already loaded, by argument name (``"repoid"`` -> the
-    #: Repository), so that the handler does not look them up a second time.
+    #: Rows a permission check already read, by argument name (``"repoid"`` -> the
+    #: repository's row, ``domain.rows``), so that the handler does not read them again.
     resolved: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conn(self) -> Connection:
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class ReadContext(Context):
+    """A read method's context: a connection and rows, no ORM session (nothing to flush,
+    no objects to build), so a read costs its statements and little else."""
+
+    connection: Connection
+
+    @property
+    def conn(self) -> Connection:
+        return self.connection
+
+
+@dataclass(kw_only=True)
+class CallContext(Context):
+    """A writing method's context (and a ``Deferred``'s finish): the transaction's ORM
+    session, and hooks that run when it ends."""
+
+    session: Session
+    _user: User | None = field(default=None, repr=False)
     _on_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _on_rollback: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def conn(self) -> Connection:
+        """The session's connection, with the session's pending changes flushed first, so a
+        statement run on it sees them (as the session's own queries would)."""
+        self.session.flush()
+        return self.session.connection()
+
+    @property
+    def user(self) -> User:
+        """The caller as an ORM object of this session, for a write that links to it (an
+        owner, a follower); loaded on first use."""
+        if self._user is None:
+            self._user = self.session.get_one(User, self.caller.id)
+        return self._user
+
+    def object_of(self, arg: str, model: type[M]) -> M:
+        """The ORM object of the row a requirement resolved for ``arg``, to change it."""
+        return self.session.get_one(model, self.resolved[arg].id)
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once this call's transaction has committed (e.g. empty the trash)."""
@@ -85,7 +164,7 @@ class Deferred:
     The handler runs (checks, lookups) in the call's transaction, which then ends. Then
     ``work.run(config)`` is entered with no transaction open (it may hold a lock and fetch
     over the network); inside it, ``finish(ctx, outcome)`` runs in a new write transaction
-    with a fresh ``ctx`` and gives the result. ``work``'s exit runs last, after commit or
+    with a fresh ``CallContext`` and gives the result. ``work``'s exit runs last, after commit or
     rollback hooks, whatever happened. A Deferred method is registered with
     ``writes=False``: its first transaction only reads.
     """

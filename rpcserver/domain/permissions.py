@@ -4,8 +4,8 @@ A ``Requirement`` is declared with each method and checked by the dispatcher, in
 after the arguments are valid (API.md §1 row 15). An object requirement (``OnRepo``,
 ``OnRepoGroup``, ``OnUserGroup``) answers the object's "does not exist" text when the caller
 cannot read it, ``Access was denied to this resource.`` when it can read it but needs more, and
-leaves the object it loaded in ``ctx.resolved[arg]`` for the handler. Levels are computed by
-``domain.access``.
+leaves the object's row (``domain.rows``) in ``ctx.resolved[arg]`` for the handler. Levels are
+computed by ``domain.access``, on ``ctx.conn``: the same statements for reads and writes.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from rpcserver.core.registry import Requirement
 from rpcserver.db.models import (
     Level,
 )
-from rpcserver.domain import lookup
+from rpcserver.domain import rows
 from rpcserver.domain.access import (
     find_readable,
     has_global,
 )
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import Context
 from rpcserver.domain.grants import (
     REPO,
     REPO_GROUP,
@@ -36,15 +36,15 @@ from rpcserver.domain.grants import (
 class _Admin:
     description = "admin"
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
-        if not ctx.user.admin:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
+        if not ctx.caller.admin:
             raise AccessDenied()
 
 
 class _Anyone:
     description = "any user with a valid key"
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
         return None
 
 
@@ -59,22 +59,22 @@ class SelfOrAdmin:
     API.md §2) and the ids are compared: comparing the raw value with the caller's name let a
     user named ``2`` read user id 2. A user that is not the caller, or no user, is refused
     with one text, so a non-admin learns nothing about who exists. Stores the user found in
-    ``ctx.resolved[arg]``.
+    ``ctx.resolved[arg]`` (a row).
     """
 
     def __init__(self, arg: str) -> None:
         self.arg = arg
         self.description = f"admin, or any user for itself (`{arg}` omitted or its own)"
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
         value = args.get(self.arg)
         if value is None:
             return
-        if ctx.user.admin:
-            ctx.resolved[self.arg] = lookup.get_user(ctx.session, value)
+        if ctx.caller.admin:
+            ctx.resolved[self.arg] = rows.get_user(ctx.conn, value)
             return
-        found = lookup.user_or_none(ctx.session, value)
-        if found is None or found.id != ctx.user.id:
+        found = rows.user_or_none(ctx.conn, value)
+        if found is None or found.id != ctx.caller.id:
             raise ApiError("userid is not the same as your user")
         ctx.resolved[self.arg] = found
 
@@ -89,15 +89,15 @@ class HasGlobal:
         self.names = names
         self.description = "admin or " + " or ".join(f"`{n}`" for n in names)
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
-        if not has_global(ctx.session, ctx.user, *self.names):
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
+        if not has_global(ctx.conn, ctx.caller, *self.names):
             raise AccessDenied()
 
 
 class _OnObject:
     """At least ``level`` on the object named by argument ``arg`` (admins and owners pass).
 
-    Stores the object in ``ctx.resolved[arg]``. With ``optional=True`` an absent or null
+    Stores the object's row in ``ctx.resolved[arg]``. With ``optional=True`` an absent or null
     argument passes (the handler decides what no object means).
     """
 
@@ -111,11 +111,11 @@ class _OnObject:
         self.optional = optional
         self.description = f"admin, owner, or `{self.kind.perm_name(level)}` on `{arg}`"
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
         value = args.get(self.arg)
         if value is None and self.optional:
             return
-        ctx.resolved[self.arg] = find_readable(ctx.session, ctx.user, self.kind, value,
+        ctx.resolved[self.arg] = find_readable(ctx.conn, ctx.caller, self.kind, value,
                                                self.level)
 
 
@@ -139,7 +139,7 @@ class AllOf:
         # A requirement without a description (an argument check) is not a permission.
         self.description = " and ".join(r.description for r in requirements if r.description)
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
         for requirement in self.requirements:
             requirement.check(ctx, args)
 
@@ -153,7 +153,7 @@ class AnyOf:
         self.requirements = requirements
         self.description = " or ".join(f"({r.description})" for r in requirements)
 
-    def check(self, ctx: CallContext, args: dict[str, Any]) -> None:
+    def check(self, ctx: Context, args: dict[str, Any]) -> None:
         *alternatives, last = self.requirements
         for requirement in alternatives:
             try:

@@ -25,14 +25,15 @@ from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
+    Connection,
     Integer,
+    Row,
     bindparam,
     literal,
     literal_column,
     select,
     union_all,
 )
-from sqlalchemy.orm import joinedload
 
 from rpcserver.core.config import Config
 from rpcserver.core.errors import ApiError, InvalidArg
@@ -48,7 +49,7 @@ from rpcserver.db.models import (
 from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import clone_uri_at_rest, serialize
 from rpcserver.domain.access import has_global, resolve
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import CallContext, Context
 from rpcserver.domain.grants import (
     CREATE_REPOSITORY,
     DEFAULT_USER_ID,
@@ -100,8 +101,9 @@ def backend(config: Config, repo_type: str) -> Backend:
     return backend_for(repo_type, vcs_settings(config))
 
 
-def reader(config: Config, repo: Repository) -> Reader:
-    """Repository ``repo`` open for reading, through the backend of its ``repo_type``."""
+def reader(config: Config, repo: Any) -> Reader:
+    """Repository ``repo`` (a row or a ``Repository``: its ``name`` and ``repo_type``) open
+    for reading, through the backend of its ``repo_type``."""
     return backend(config, repo.repo_type).open(store_for(config).path(repo.name))
 
 
@@ -197,30 +199,39 @@ def check_name(arg: str, name: str) -> None:
         raise InvalidArg(arg, problem)
 
 
-def name_taken(ctx: CallContext, name: str) -> Repository | RepoGroup | None:
-    """The repository or group already called ``name``."""
-    found = ctx.session.scalars(select(Repository).where(Repository.name == name)).first()
+#: What ``name_taken`` says holds a name.
+REPO_NAMED, FORK_NAMED, GROUP_NAMED = "repo", "fork", "group"
+_REPO_NAMED = select(Repository.fork_of_id).where(Repository.name == bindparam("name"))
+_GROUP_NAMED = select(RepoGroup.id).where(RepoGroup.name == bindparam("name"))
+
+
+def name_taken(ctx: Context, name: str) -> str | None:
+    """What already has the name ``name``: ``REPO_NAMED``, ``FORK_NAMED`` (a repository that
+    is a fork), ``GROUP_NAMED``, or None."""
+    found = ctx.conn.execute(_REPO_NAMED, {"name": name}).first()
     if found is not None:
-        return found
-    return ctx.session.scalars(select(RepoGroup).where(RepoGroup.name == name)).first()
+        return REPO_NAMED if found.fork_of_id is None else FORK_NAMED
+    if ctx.conn.execute(_GROUP_NAMED, {"name": name}).first() is not None:
+        return GROUP_NAMED
+    return None
 
 
-def destination_group(ctx: CallContext, name: str, *, top_level_permission: str | None =
-                      CREATE_REPOSITORY) -> RepoGroup | None:
+def destination_group(ctx: Context, name: str, *, top_level_permission: str | None =
+                      CREATE_REPOSITORY) -> Row[Any] | None:
     """The group a new repository ``name`` goes into, if the caller may create there.
 
     Top level: ``top_level_permission`` (``hg.create.repository``; None: no check). Inside a
     group: the group must exist and be readable (``repo group `<g>` not found``) and the caller
     needs write on it (``no permission to create repo in <g>``). Admins may do anything.
+    Answers the group's row.
     """
     parent = parent_of(name)
-    session = ctx.session
     if parent is None:
-        if (top_level_permission is not None and not ctx.user.admin
-                and not has_global(session, ctx.user, top_level_permission)):
+        if (top_level_permission is not None and not ctx.caller.admin
+                and not has_global(ctx.conn, ctx.caller, top_level_permission)):
             raise ApiError("no permission to create top level repo")
         return None
-    found = resolve(session, ctx.user, REPO_GROUP, parent)
+    found = resolve(ctx.conn, ctx.caller, REPO_GROUP, parent)
     if found is None or found[1] < Level.READ or found[0].name != parent:
         raise ApiError(f"repo group `{parent}` not found")
     group, level = found
@@ -270,7 +281,7 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
     user_levels, group_levels = _initial_grants(ctx, REPO, copy_from, private)
     add_grants(session, REPO, repo.id, user_levels, group_levels)
     # The owner follows it (Kallithea), and so does whoever created it (API.md §3).
-    for follower_id in dict.fromkeys((owner.id, ctx.user.id)):
+    for follower_id in dict.fromkeys((owner.id, ctx.caller.id)):
         session.add(RepoFollower(repo_id=repo.id, user_id=follower_id))
     session.flush()
     return repo
@@ -309,13 +320,12 @@ def last_changeset(repo: Reader, *, refresh: bool = False) -> dict[str, Any]:
     return serialize.changeset(tip, count - 1)
 
 
-def members(ctx: CallContext, obj: Repository | RepoGroup) -> list[dict[str, Any]]:
+def members(conn: Connection, kind: Kind, obj_id: int) -> list[dict[str, Any]]:
     """``members`` of get_repo / get_repo_group: user grants, then user-group grants."""
-    kind = REPO if isinstance(obj, Repository) else REPO_GROUP
-    rows = ctx.session.connection().execute(_members_statement(kind), {"target_id": obj.id})
+    found = conn.execute(_members_statement(kind), {"target_id": obj_id})
     return [serialize.member(name, "user_group" if from_group else "user",
                             kind.perm_name(level))
-            for from_group, _id, name, level in rows.all()]
+            for from_group, _id, name, level in found.all()]
 
 
 @cache
@@ -332,16 +342,6 @@ def _members_statement(kind: Kind) -> CompoundSelect[Any]:
               .where(getattr(kind.group_perm, kind.target) == target))
     return union_all(users, groups).order_by(literal_column("from_group"),
                                                 literal_column("grant_id"))
-
-
-def load_repos(ctx: CallContext, ids: Iterable[int]) -> list[Repository]:
-    """Repositories by id with what serialization needs, in one statement."""
-    wanted = list(ids)
-    if not wanted:
-        return []
-    return list(ctx.session.scalars(
-        select(Repository).options(joinedload(Repository.owner), joinedload(Repository.fork_of))
-        .where(Repository.id.in_(wanted)).order_by(Repository.id)).unique())
 
 
 def repos_under(ctx: CallContext, prefix: str) -> list[Repository]:

@@ -1,7 +1,8 @@
-"""Model -> the exact result dicts Kallithea clients expect (API.md §4).
+"""Rows -> the exact result dicts Kallithea clients expect (API.md §4).
 
 Explicit functions, one per shape, so that a field (a hash, a key, a password) can only reach a
-client by being written here.
+client by being written here. They read the rows of ``domain.rows`` (reads and writes alike:
+a write reads its answer's row back), by position where a list is long.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
+from rpcserver.domain.rows import REPO_GROUP_ANSWER, REPOSITORY_ANSWER, USER_GROUP_ANSWER
 from rpcserver.vcs.clone_uri import mask
 from rpcserver.vcs.model import Commit
 
@@ -24,19 +25,15 @@ def iso_date(value: dt.datetime | None) -> str | None:
     return f"{base}.{millis:03d}" if millis else base
 
 
-def user(u: User) -> dict[str, Any]:
+def user(u: Any) -> dict[str, Any]:
+    """A user from anything with its public columns as attributes: a row of
+    ``rows.USER_COLUMNS``, the caller's ``Actor``, a ``User`` a write just changed."""
     return _user(u.id, u.username, u.firstname, u.lastname, u.email, u.active, u.admin)
 
 
-#: The columns of a user, in the order ``users_from_rows`` reads them. A list of users selects
-#: these rather than ``User`` objects, and reads each row by position: building an ORM object
-#: (or reading a row by attribute name) costs more than the whole answer.
-USER_COLUMNS = (User.id, User.username, User.firstname, User.lastname, User.email,
-                User.active, User.admin)
-
-
 def users_from_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Users from rows of ``USER_COLUMNS``."""
+    """Users from rows of ``rows.USER_COLUMNS``, read by position: building an ORM object
+    (or reading a row by attribute name) costs more than the whole answer."""
     return [_user(*row) for row in rows]
 
 
@@ -55,24 +52,10 @@ def _user(user_id: int, username: str, firstname: str, lastname: str, email: str
     }
 
 
-def user_group(g: UserGroup, members: Iterable[Sequence[Any]]) -> dict[str, Any]:
-    """A user group; ``members`` (rows of ``USER_COLUMNS``) are passed in so that a list
-    loads them in one query."""
-    return _user_group(g.id, g.name, g.description, g.active, g.owner.username, members)
-
-
-#: The columns of a user group but its owner's name (which a list joins), as for users.
-USER_GROUP_COLUMNS = (UserGroup.id, UserGroup.name, UserGroup.description, UserGroup.active)
-
-
-def user_group_from_row(row: Sequence[Any], members: Iterable[Sequence[Any]]) -> dict[str, Any]:
-    """A user group from a row of ``USER_GROUP_COLUMNS`` and the owner's name."""
-    group_id, name, description, active, owner = row
-    return _user_group(group_id, name, description, active, owner, members)
-
-
-def _user_group(group_id: int, name: str, description: str, active: bool, owner: str,
-                members: Iterable[Sequence[Any]]) -> dict[str, Any]:
+def user_group(row: Sequence[Any], members: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """A user group from its row (``rows.select_of(USER_GROUP)``); ``members`` (rows of
+    ``rows.USER_COLUMNS``) are passed in so that a list loads them in one query."""
+    group_id, name, description, active, owner = row[:USER_GROUP_ANSWER]
     return {
         "users_group_id": group_id,
         "group_name": name,
@@ -96,29 +79,14 @@ EMPTY_CHANGESET: dict[str, Any] = {
 }
 
 
-def repository(r: Repository) -> dict[str, Any]:
-    """A repository; ``owner`` and ``fork_of`` should be loaded with it.
-    A password in ``clone_uri`` is masked (API.md §7)."""
-    return _repository(r.id, r.name, r.repo_type, r.clone_uri, r.private, r.created_on,
-                       r.description, r.landing_rev, r.owner.username,
-                       r.fork_of.name if r.fork_of is not None else None, r.enable_statistics,
-                       r.enable_downloads, r.changeset_cache)
-
-
-#: The columns of a repository, in the order ``repositories_from_rows`` reads them, but for
-#: the owner's name and the name of the repository it is a fork of: a list selects these
-#: (joining both) rather than ``Repository`` objects, as for users.
-REPOSITORY_COLUMNS = (Repository.id, Repository.name, Repository.repo_type,
-                      Repository.clone_uri, Repository.private, Repository.created_on,
-                      Repository.description, Repository.landing_rev)
-REPOSITORY_FLAGS = (Repository.enable_statistics, Repository.enable_downloads,
-                    Repository.changeset_cache)
+def repository(row: Sequence[Any]) -> dict[str, Any]:
+    """A repository from its row (``rows.select_of(REPO)``). A password in ``clone_uri`` is
+    masked (API.md §7)."""
+    return _repository(*row[:REPOSITORY_ANSWER])
 
 
 def repositories_from_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Repositories from rows of ``REPOSITORY_COLUMNS``, owner name, fork-of name,
-    ``REPOSITORY_FLAGS``."""
-    return [_repository(*row) for row in rows]
+    return [_repository(*row[:REPOSITORY_ANSWER]) for row in rows]
 
 
 def _repository(repo_id: int, name: str, repo_type: str, clone_uri: str | None,
@@ -143,16 +111,18 @@ def _repository(repo_id: int, name: str, repo_type: str, clone_uri: str | None,
     }
 
 
-def repo_group(g: RepoGroup, repositories: Iterable[str]) -> dict[str, Any]:
-    """A repository group; ``repositories`` (names of the repositories directly inside) are
-    passed in so that a list loads them in one query."""
+def repo_group(row: Sequence[Any], repositories: Iterable[str]) -> dict[str, Any]:
+    """A repository group from its row (``rows.select_of(REPO_GROUP)``); ``repositories``
+    (names of the repositories directly inside) are passed in so that a list loads them in
+    one query."""
+    group_id, name, description, parent, owner = row[:REPO_GROUP_ANSWER]
     return {
-        "group_id": g.id,
-        "group_name": g.name,
-        "group_description": g.description,
-        "parent_group": g.parent.name if g.parent is not None else None,
+        "group_id": group_id,
+        "group_name": name,
+        "group_description": description,
+        "parent_group": parent,
         "repositories": list(repositories),
-        "owner": g.owner.username,
+        "owner": owner,
     }
 
 

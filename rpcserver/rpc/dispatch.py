@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import DBAPIError
 
 from rpcserver.core.config import Config
@@ -39,8 +39,8 @@ from rpcserver.core.errors import (
 from rpcserver.core.registry import KALLITHEA, RHODECODE, Method, Registry
 from rpcserver.db.database import Database, connection_lost, unavailable
 from rpcserver.db.models import ApiKey, User, utcnow
-from rpcserver.domain.auth import FoundKey, KeyLookup, attach, authenticate, needs_touch
-from rpcserver.domain.context import CallContext, Deferred
+from rpcserver.domain.auth import Caller, FoundKey, KeyLookup, authenticate, caller_of, needs_touch
+from rpcserver.domain.context import Actor, CallContext, Context, Deferred, ReadContext
 from rpcserver.rpc import protocol
 from rpcserver.rpc.protocol import ProtocolError
 
@@ -98,7 +98,9 @@ class Dispatcher:
     def run(self, credential: Credential, name: str, work: Callable[[CallContext], T]) -> T:
         """Run ``work`` as a writing call that is no API method (the admin command's
         ``create-api-key``): authenticated, in one transaction, with the call's hooks."""
-        return cast(T, self._run(name, None, credential, None, work, write=True))
+        # A write: ``_run`` hands ``work`` a ``CallContext``.
+        return cast(T, self._run(name, None, credential, None,
+                                 cast(Callable[[Context], Any], work), write=True))
 
     def _find(self, envelope: protocol.Envelope) -> Method | None:
         name = envelope.method
@@ -107,7 +109,7 @@ class Dispatcher:
         return self.registry.lookup(name, dialect=KALLITHEA if envelope.has_id else RHODECODE)
 
     def _run(self, name: Any, method: Method | None, credential: Credential,
-             client_ip: str | None, work: Callable[[CallContext], Any], *,
+             client_ip: str | None, work: Callable[[Context], Any], *,
              write: bool | None = None) -> Any:
         """Every call's one path: the credential, the first transaction (run once more if
         its connection died), a ``Deferred``'s slow part and finish, the log line."""
@@ -123,12 +125,12 @@ class Dispatcher:
             self._first_transaction, credential, found, client_ip, work, write=write))
         if isinstance(result, Deferred):
             result = self._finish(name, ctx, result)
-        log.debug("%s by user id %s (%s) in %.1f ms", _loggable(name), ctx.user.id,
+        log.debug("%s by user id %s (%s) in %.1f ms", _loggable(name), ctx.caller.id,
                   credential.kind, (time.perf_counter() - started) * 1000)
         return result
 
     def _run_method(self, envelope: protocol.Envelope, method: Method | None,
-                    ctx: CallContext) -> Any:
+                    ctx: Context) -> Any:
         """API.md §1's checks after the key's, then the method."""
         name = envelope.method
         if not isinstance(name, str):
@@ -142,65 +144,78 @@ class Dispatcher:
         return method.handler(ctx, **args)
 
     def _first_transaction(self, credential: Credential, found: FoundKey | None,
-                           client_ip: str | None, work: Callable[[CallContext], Any], *,
-                           write: bool) -> tuple[CallContext, Any]:
-        """Authenticate and run ``work`` in one transaction; its hooks after it.
+                           client_ip: str | None, work: Callable[[Context], Any], *,
+                           write: bool) -> tuple[Context, Any]:
+        """Authenticate and run ``work`` in one transaction; a write's hooks after it.
 
         ``found`` is the key ``KeyLookup`` found, or None when it could not ask the database
-        (or the credential is no API key).
+        (or the credential is no API key). A read runs on a connection (``ReadContext``), a
+        write on an ORM session (``CallContext``).
         """
         touch: int | None = None
-        ctx: CallContext | None = None
         try:
+            if not write:
+                with self.db.reading() as conn:
+                    caller = self._caller(conn, credential, found, client_ip)
+                    touch = _touch_id(caller)
+                    ctx: Context = ReadContext(connection=conn, **self._fields(caller,
+                                                                               client_ip))
+                    return ctx, work(ctx)
+            call: CallContext | None = None
             try:
-                with self.db.transaction(write=write) as session:
-                    try:
-                        caller = (authenticate(session, credential, client_ip)
-                                  if found is None
-                                  else attach(session, found, credential, client_ip))
-                    except InvalidApiKey as exc:
-                        _log_refusal(client_ip, exc)
-                        raise
-                    key_id = caller.key.id if caller.key is not None else None
-                    if caller.key is not None and needs_touch(caller.key):
-                        touch = key_id
-                    ctx = CallContext(session=session, user=caller.user, config=self.config,
-                                      client_ip=client_ip, registry=self.registry,
-                                      key_id=key_id, credential=credential)
-                    result = work(ctx)
+                with self.db.transaction(write=True) as session:
+                    caller = self._caller(session.connection(), credential, found, client_ip)
+                    touch = _touch_id(caller)
+                    call = CallContext(session=session, **self._fields(caller, client_ip))
+                    result = work(call)
                     session.flush()
             except BaseException:
-                if ctx is not None:
-                    ctx.finished(committed=False)
+                if call is not None:
+                    call.finished(committed=False)
                 raise
-            ctx = cast(CallContext, ctx)  # set: every path that leaves it None raised
-            ctx.finished(committed=True)
-            return ctx, result
+            call = cast(CallContext, call)  # set: every path that leaves it None raised
+            call.finished(committed=True)
+            return call, result
         finally:
             if touch is not None:
                 self._touch_key(touch)
 
-    def _finish(self, name: Any, first: CallContext, deferred: Deferred) -> Any:
+    def _caller(self, conn: Connection, credential: Credential, found: FoundKey | None,
+                client_ip: str | None) -> Caller:
+        try:
+            return (authenticate(conn, credential, client_ip) if found is None
+                    else caller_of(conn, found, credential, client_ip))
+        except InvalidApiKey as exc:
+            _log_refusal(client_ip, exc)
+            raise
+
+    def _fields(self, caller: Caller, client_ip: str | None) -> dict[str, Any]:
+        """What every context of a call carries."""
+        return {"caller": caller.actor, "config": self.config, "client_ip": client_ip,
+                "registry": self.registry, "credential": caller.credential,
+                "key_id": caller.key.id if caller.key is not None else None}
+
+    def _finish(self, name: Any, first: Context, deferred: Deferred) -> Any:
         """Run a ``Deferred``: its work outside any transaction, its finish in a write one
         (run once more, as the first, when its connection died before COMMIT)."""
         with deferred.work.run(self.config) as outcome:
             return _once_more(name, partial(self._finish_transaction, first, deferred,
                                             outcome))
 
-    def _finish_transaction(self, first: CallContext, deferred: Deferred, outcome: Any) -> Any:
+    def _finish_transaction(self, first: Context, deferred: Deferred, outcome: Any) -> Any:
         """The finish, after the caller and its key are checked again: either may have been
         deactivated, revoked or expired while the slow part ran."""
         ctx: CallContext | None = None
         try:
             with self.db.transaction(write=True) as session:
-                user = session.get(User, first.user.id)
+                user = session.get(User, first.caller.id)
                 if user is None or not user.active:
                     raise InvalidApiKey("the caller was deleted or deactivated mid-call")
                 if first.key_id is not None:
                     _check_key_still_valid(session.get(ApiKey, first.key_id), user.id)
-                ctx = CallContext(session=session, user=user, config=first.config,
+                ctx = CallContext(session=session, caller=Actor.of(user), config=first.config,
                                   client_ip=first.client_ip, registry=first.registry,
-                                  key_id=first.key_id, credential=first.credential)
+                                  key_id=first.key_id, credential=first.credential, _user=user)
                 result = deferred.finish(ctx, outcome)
                 session.flush()
         except BaseException:
@@ -218,6 +233,11 @@ class Dispatcher:
                                 .values(last_used_on=utcnow()))
         except Exception:
             log.exception("could not record the use of API key id %s", key_id)
+
+
+def _touch_id(caller: Caller) -> int | None:
+    """The key whose ``last_used_on`` is due for a touch after the call."""
+    return caller.key.id if caller.key is not None and needs_touch(caller.key) else None
 
 
 def _once_more(name: Any, attempt: Callable[[], T]) -> T:

@@ -8,6 +8,7 @@ from typing import Any
 from rpcserver.db.database import Database
 from rpcserver.db.models import Level, Repository, User, UserGroupRepoPerm, UserRepoPerm
 from rpcserver.domain.access import resolve
+from rpcserver.domain.context import Actor
 from rpcserver.domain.grants import REPO
 from tests.conftest import ApiUser, Rpc
 
@@ -38,7 +39,7 @@ def test_worked_example(rpc: Rpc, db: Database, make_user: Callable[..., ApiUser
         with db.transaction(write=False) as session:
             caller = session.get(User, users[user].id)
             assert caller is not None
-            found = resolve(session, caller, REPO, repo)
+            found = resolve(session.connection(), Actor.of(caller), REPO, repo)
             assert found is not None
             return found[1]
 

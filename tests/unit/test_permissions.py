@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from rpcserver.core.errors import AccessDenied, ApiError, NotFound
@@ -25,7 +25,7 @@ from rpcserver.db.models import (
 )
 from rpcserver.domain import access, grants
 from rpcserver.domain import permissions as perms
-from rpcserver.domain.context import CallContext
+from rpcserver.domain.context import Actor, CallContext
 from rpcserver.domain.grants import REPO, REPO_GROUP, USER_GROUP, Kind
 
 R, W, A, N = Level.READ, Level.WRITE, Level.ADMIN, Level.NONE
@@ -74,12 +74,17 @@ def new_group(session: Session, name: str, members: list[User], active: bool = T
     return group
 
 
+def on(session: Session, user: User) -> tuple[Connection, Actor]:
+    """What ``access`` is given: the transaction's connection and the caller as plain data."""
+    return session.connection(), Actor.of(user)
+
+
 def level(session: Session, user: User, kind: Kind, obj: Any) -> Level:
-    found = access.resolve(session, user, kind, obj.name)
-    assert found is not None and found[0] is obj
-    by_id = access.resolve(session, user, kind, obj.id)
+    found = access.resolve(*on(session, user), kind, obj.name)
+    assert found is not None and found[0].id == obj.id
+    by_id = access.resolve(*on(session, user), kind, obj.id)
     assert by_id is not None and by_id[1] == found[1]
-    assert access.level_on(session, user, kind, obj) == found[1]
+    assert access.level_on(*on(session, user), kind, obj) == found[1]
     return found[1]
 
 
@@ -178,7 +183,7 @@ class TestRules:
     def test_missing_object(self, session: Session, kind: Kind) -> None:
         bob = new_user(session, "bob")
         for value in ("nope", 99, "99", 2**40):
-            assert access.resolve(session, bob, kind, value) is None
+            assert access.resolve(*on(session, bob), kind, value) is None
 
 
 class TestPrivateRepositories:
@@ -187,7 +192,7 @@ class TestPrivateRepositories:
         repo = new_object(session, REPO, "r", private=True)
         grant(session, REPO, repo, A, user=grants.DEFAULT_USER_ID)
         assert level(session, bob, REPO, repo) is N
-        assert access.effective_permissions(session, bob, REPO) == {}
+        assert access.effective_permissions(*on(session, bob), REPO) == {}
 
     def test_default_itself_gets_nothing_either(self, session: Session) -> None:
         repo = new_object(session, REPO, "r", private=True)
@@ -195,7 +200,7 @@ class TestPrivateRepositories:
         default = session.get(User, grants.DEFAULT_USER_ID)
         assert default is not None
         assert level(session, default, REPO, repo) is N
-        assert access.effective_permissions(session, default, REPO) == {}
+        assert access.effective_permissions(*on(session, default), REPO) == {}
 
     def test_own_and_group_grants_still_count(self, session: Session) -> None:
         bob, amy = new_user(session, "bob"), new_user(session, "amy")
@@ -214,15 +219,15 @@ class TestSetBased:
         grant(session, REPO, objs["b"], W, user=bob)
         grant(session, REPO, objs["a"], R, user=grants.DEFAULT_USER_ID)
         grant(session, REPO, objs["c"], N, user=bob)
-        assert access.effective_permissions(session, bob, REPO) == {
+        assert access.effective_permissions(*on(session, bob), REPO) == {
             "a": "repository.read", "b": "repository.write"}
-        assert list(access.effective_permissions(session, bob, REPO)) == ["a", "b"]
+        assert list(access.effective_permissions(*on(session, bob), REPO)) == ["a", "b"]
 
     def test_admin_sees_everything_at_admin(self, session: Session) -> None:
         root = new_user(session, "root", admin=True)
         new_object(session, REPO_GROUP, "g")
         new_object(session, REPO_GROUP, "h", owner=root)
-        assert access.effective_permissions(session, root, REPO_GROUP) == {
+        assert access.effective_permissions(*on(session, root), REPO_GROUP) == {
             "g": "group.admin", "h": "group.admin"}
 
     def test_readable_ids_with_a_level(self, session: Session) -> None:
@@ -261,7 +266,7 @@ class TestSetBased:
                         continue
                     grant(session, kind, obj, rng.choice(list(Level)), group=group)
             for user in users:
-                listed = access.effective_permissions(session, user, kind)
+                listed = access.effective_permissions(*on(session, user), kind)
                 one_by_one = {obj.name: kind.perm_name(lvl) for obj in objs
                               if (lvl := level(session, user, kind, obj)) > N}
                 assert listed == one_by_one
@@ -270,23 +275,24 @@ class TestSetBased:
 class TestGlobal:
     def test_seeded_default(self, session: Session) -> None:
         bob = new_user(session, "bob")
-        assert access.global_permissions(session, bob) == sorted(grants.DEFAULT_GLOBAL_PERMISSIONS)
-        assert access.has_global(session, bob, "hg.create.repository")
-        assert access.has_global(session, bob, "hg.fork.repository")
-        assert not access.has_global(session, bob, "hg.usergroup.create.true")
+        expected = sorted(grants.DEFAULT_GLOBAL_PERMISSIONS)
+        assert access.global_permissions(*on(session, bob)) == expected
+        assert access.has_global(*on(session, bob), "hg.create.repository")
+        assert access.has_global(*on(session, bob), "hg.fork.repository")
+        assert not access.has_global(*on(session, bob), "hg.usergroup.create.true")
 
     def test_own_grant_adds_to_default(self, session: Session) -> None:
         bob, amy = new_user(session, "bob"), new_user(session, "amy")
         session.add(GlobalPermission(user_id=bob.id, name="hg.usergroup.create.true"))
         session.flush()
-        assert "hg.usergroup.create.true" in access.global_permissions(session, bob)
-        assert access.has_global(session, bob, "hg.usergroup.create.true")
-        assert not access.has_global(session, amy, "hg.usergroup.create.true")
+        assert "hg.usergroup.create.true" in access.global_permissions(*on(session, bob))
+        assert access.has_global(*on(session, bob), "hg.usergroup.create.true")
+        assert not access.has_global(*on(session, amy), "hg.usergroup.create.true")
 
     def test_admin_holds_everything(self, session: Session) -> None:
         root = new_user(session, "root", admin=True)
-        assert access.has_global(session, root, "anything.at.all")
-        assert access.global_permissions(session, root)[0] == "hg.admin"
+        assert access.has_global(*on(session, root), "anything.at.all")
+        assert access.global_permissions(*on(session, root))[0] == "hg.admin"
 
     def test_default_grant_for_new_objects(self, session: Session) -> None:
         for kind in grants.KINDS:
@@ -303,7 +309,8 @@ class TestGlobal:
 
 
 def context(session: Session, user: User) -> CallContext:
-    return CallContext(session=session, user=user, config=None,  # type: ignore[arg-type]
+    return CallContext(session=session, caller=Actor.of(user),
+                       config=None,  # type: ignore[arg-type]
                        client_ip=None, registry=None)  # type: ignore[arg-type]
 
 
@@ -314,7 +321,7 @@ class TestRequirements:
         grant(session, REPO, repo, W, user=bob)
         ctx = context(session, bob)
         perms.OnRepo("repoid", W).check(ctx, {"repoid": "g/r"})
-        assert ctx.resolved["repoid"] is repo
+        assert ctx.resolved["repoid"].id == repo.id  # the repository's row
 
     def test_unreadable_is_missing_and_readable_is_denied(self, session: Session) -> None:
         bob = new_user(session, "bob")
@@ -390,9 +397,9 @@ def test_resolve_is_one_statement(db: Database, session: Session) -> None:
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        found = access.resolve(session, bob, REPO, "r")
+        found = access.resolve(*on(session, bob), REPO, "r")
         assert found is not None
-        assert found[0].owner.username == "admin"  # loaded with it
+        assert found[0].owner_name == "admin"  # read with it
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert found[1] is R
