@@ -182,13 +182,27 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read's connection: in one read transaction on SQLite (BEGIN DEFERRED: one
-        snapshot for all its statements), in autocommit on PostgreSQL's read engine."""
-        with (self.read_engine or self.engine).connect() as conn, conn.begin():
-            yield conn
+        snapshot for all its statements), in autocommit on PostgreSQL's read engine. It
+        always ends in ROLLBACK, so a method wrongly registered as a read writes nothing on
+        SQLite either (PostgreSQL's read-only engine refuses the write itself)."""
+        with (self.read_engine or self.engine).connect() as conn:
+            transaction = conn.begin()
+            try:
+                yield conn
+            finally:
+                _roll_back_read(transaction)
 
     def dispose(self) -> None:
         for engine in self.engines:
             engine.dispose()
+
+
+def _roll_back_read(transaction: Any) -> None:
+    """End a read; a connection too dead to roll back on has nothing to undo."""
+    try:
+        transaction.rollback()
+    except DBAPIError as exc:
+        log.warning("ending a read failed: %s", type(exc.orig).__name__)
 
 
 def _roll_back(session: Session) -> None:
