@@ -12,7 +12,7 @@ KALLITHEA_VENV ?= .venv-kallithea
 KALLITHEA_REQS := tests/compat/kallithea-client.txt
 KALLITHEA_STAMP := $(KALLITHEA_VENV)/.installed
 
-.PHONY: install kallithea-client serve test lint format typecheck check bench docs clean fuzz
+.PHONY: install kallithea-client kallithea-server serve test lint format typecheck check bench docs clean fuzz
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ $(KALLITHEA_STAMP): $(KALLITHEA_REQS)
 
 kallithea-client: $(KALLITHEA_STAMP)
 
+# A real Kallithea 0.7.0 server, for tests/differential: built into a cache outside the clone
+# (${XDG_CACHE_HOME:-~/.cache}/rpcserver/kallithea-0.7.0), from nothing in about 50 s; a no-op
+# (under a second) while the stamp there matches tests/differential/kallithea-server.txt and
+# the script. The script checks that itself, so the target is always run.
+kallithea-server:
+	KALLITHEA_PYTHON=$(KALLITHEA_PYTHON) tests/differential/install-kallithea.sh > /dev/null
+
 # First run: create ./instance and its admin; later runs: the schema is brought up to date and
 # a fresh admin key replaces the last one `make serve` printed. Either way the key is printed,
 # then the server starts (making instance/secret.keys if it is missing).
@@ -51,7 +58,7 @@ serve: install
 	fi
 	$(BIN)/rpcserver --config $(CONF) serve
 
-test: install kallithea-client
+test: install kallithea-client kallithea-server
 	$(BIN)/pytest
 
 # ruff's linter, not its formatter: the code keeps its hand-kept layout (aligned hanging
