@@ -357,6 +357,53 @@ REPOS: list[Step] = [
     c("users.delete.owner_of_repos", "delete_user", userid="reader"),
 ]
 
+MORE: list[Step] = [
+    # case variants: names are case-sensitive (users: unique case-insensitively)
+    c("case.get_repo", "get_repo", repoid="MIRROR-FORK"),
+    c("case.get_user", "get_user", userid="READER"),
+    c("case.get_user_group", "get_user_group", usergroupid="DEVS"),
+    c("case.get_repo_group", "get_repo_group", repogroupid="PROJ"),
+    c("case.create_user_group", "create_user_group", group_name="DEVS"),
+    c("case.create_repo", "create_repo", repo_name="MIRROR-FORK", repo_type="git"),
+    c("case.create_repo_group", "create_repo_group", group_name="PROJ"),
+    c("case.create_user", "create_user", username="casey", email="casey@example.com"),
+    c("case.create_user_variant", "create_user", username="CASEY", email="casey2@example.com"),
+    c("case.get_user_after_variant", "get_user", userid="casey"),
+    # more arguments
+    c("more.fork_options", "fork_repo", repoid="mirror-fork", fork_name="proj/fork2",
+      description="Second fork", private=True, copy_permissions=True),
+    c("more.get_fork_options", "get_repo", repoid="proj/fork2"),
+    c("more.create_landing_rev", "create_repo", repo_name="landed", repo_type="git",
+      landing_rev="branch:master", copy_permissions=True),
+    c("more.get_landing_rev", "get_repo", repoid="landed"),
+    c("more.get_repo_pullrequests", "get_repo", repoid="mirror-fork", with_pullrequests=True),
+    c("more.changeset_reviews", "get_changeset", repoid="mirror-fork", raw_id="${commit2}",
+      with_reviews=True),
+    c("more.changesets_dates", "get_changesets", repoid="mirror-fork",
+      start_date="2024-01-01T00:01:30", end_date="2024-01-01T00:03:30"),
+    c("more.nodes_unknown_revision", "get_repo_nodes", repoid="mirror-fork",
+      revision="feedface", root_path=""),
+    c("more.pull_with_clone_uri", "pull", repoid="mirror-fork", clone_uri="${remote}/up"),
+    c("more.invalidate_by_nobody", "invalidate_cache", "nobody", repoid="mirror-fork"),
+    c("more.get_ip_unknown", "get_ip", userid="ghost"),
+    c("more.rescan_remove_obsolete", "rescan_repos", remove_obsolete=True),
+    c("more.update_user_group_owner", "update_user_group", usergroupid="devs", owner="reader"),
+    c("more.update_user_group_taken", "update_user_group", usergroupid="devs",
+      group_name="ops"),
+    c("more.update_repo_group_rename", "update_repo_group", repogroupid="proj/sub",
+      group_name="subgroup"),
+    c("more.get_repo_group_renamed", "get_repo_group", repogroupid="proj/subgroup"),
+    c("more.grant_bogus_children", "grant_user_permission_to_repo_group", repogroupid="proj",
+      userid="nobody", perm="group.read", apply_to_children="bogus"),
+    c("more.grant_group_children_repos", "grant_user_group_permission_to_repo_group",
+      repogroupid="proj", usergroupid="ops", perm="group.read", apply_to_children="repos"),
+    c("more.get_repo_in_proj", "get_repo", repoid="proj/fork2"),
+    c("more.delete_nonempty_group", "delete_repo_group", repogroupid="proj/subgroup"),
+    c("more.delete_user_group_with_grants", "delete_user_group", usergroupid="ops"),
+    c("more.delete_repo_forks_delete", "delete_repo", repoid="mirror-fork", forks="delete"),
+    c("more.get_repos_end", "get_repos"),
+]
+
 NOT_BUILT: list[Step] = [
     c("gists.get_all", "get_gists"),
     c("pullrequests.get", "get_pullrequest", pullrequest_id=1),
@@ -426,7 +473,7 @@ ENVELOPE: list[Step] = [
         ' "args": {"userid": true}}'),
 ]
 
-STEPS: list[Step] = [*SERVER, *USERS_STEPS, *USER_GROUPS, *REPO_GROUPS, *REPOS, *NOT_BUILT,
+STEPS: list[Step] = [*SERVER, *USERS_STEPS, *USER_GROUPS, *REPO_GROUPS, *REPOS, *MORE, *NOT_BUILT,
                      *ENVELOPE]
 
 assert len({s["name"] for s in STEPS}) == len(STEPS), "step names must be unique"
