@@ -12,6 +12,7 @@ A step is a dict:
   things up that the API cannot: API keys, commits in the upstream repository).
 - options: `unordered` (paths such as `"result.members"` whose lists are sets), `mask` (paths
   whose values are replaced by `"<masked>"`, e.g. the module list of `get_server_info`),
+  `rewrite` (`{path: [[regex, replacement], ...]}` on both sides: what depends on the machine),
   `raw_text` (also compare the bodies as text, after normalising hosts: the JSON encoding).
 
 Strings in `args` and in `raw` may hold `${name}`: the caller's key (`${key}`), a user's key
@@ -110,6 +111,14 @@ def _masked(value: Any, path: list[str]) -> Any:
     return value
 
 
+def _rewritten(value: Any, path: list[str], pattern: str, replacement: str) -> Any:
+    if not path:
+        return re.sub(pattern, replacement, value) if isinstance(value, str) else value
+    if isinstance(value, dict) and path[0] in value:
+        return {**value, path[0]: _rewritten(value[path[0]], path[1:], pattern, replacement)}
+    return value
+
+
 def compare(step: Step, context: Context, ours: Answer, theirs: Answer) -> Outcome:
     method = step.get("method")
     unordered = tuple(step.get("unordered", ()))
@@ -119,6 +128,10 @@ def compare(step: Step, context: Context, ours: Answer, theirs: Answer) -> Outco
                             unordered_paths=unordered)
     for path in step.get("mask", ()):
         a, b = _masked(a, path.split(".")), _masked(b, path.split("."))
+    for path, rules in step.get("rewrite", {}).items():
+        for pattern, replacement in rules:
+            a = _rewritten(a, path.split("."), pattern, replacement)
+            b = _rewritten(b, path.split("."), pattern, replacement)
     lines = http_differences(ours, theirs) + differences(a, b)
     if step.get("raw_text"):
         ta, tb = ours.text, theirs.text

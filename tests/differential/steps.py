@@ -51,7 +51,12 @@ SERVER: list[Step] = [
     c("server.test", "test", args="hello"),
     c("server.test.object", "test", args={"a": [1, 2], "b": None}),
     c("server.test.missing", "test"),
-    c("server.get_server_info", "get_server_info") | {"mask": ["result.modules"]},
+    c("server.get_server_info", "get_server_info") | {
+        "mask": ["result.modules", "result.platform"],
+        "rewrite": {"result.py_version": [[r" .*$", " <build>"],
+                                          [r"^\d+\.\d+\.\d+", "<x.y.z>"]],
+                    "result.git_version": [[r"^\d+\.\d+\.\d+", "<x.y.z>"]],
+                    "result.git_path": [[r"^/.*/", "<dir>/"]]}},
     c("server.get_ip", "get_ip"),
     c("server.get_ip.userid", "get_ip", userid="admin"),
     c("server.show_ip", "show_ip"),
