@@ -132,9 +132,15 @@ def _parent_named(ctx: CallContext, path: str | None) -> RepoGroup | None:
 def create_repo_group(ctx: CallContext, group_name: str, description: str = "",
                       owner: Any = None, parent: Any = None,
                       copy_permissions: bool = False) -> dict[str, Any]:
-    """Create a repository group (a directory): inside ``parent``, or at the full path
-    ``group_name`` names (its parent groups must exist). ``copy_permissions`` copies the
-    parent's grants; otherwise ``default`` gets ``group.read``."""
+    """Create a repository group (a directory) called ``group_name`` (one name, no ``/``),
+    at the top level or inside ``parent``. ``copy_permissions`` copies the parent's grants;
+    otherwise ``default`` gets ``group.read``."""
+    check_name("group_name", group_name)
+    if "/" in group_name:
+        # As Kallithea: a nested group is made with ``parent``, not with a path.
+        log.info("create_repo_group: %r is a path; nested groups are made with parent",
+                 group_name[:200])
+        raise ApiError(f"failed to create repo group `{group_name}`")
     full = f"{_load(ctx, parent).name}/{group_name}" if parent is not None else group_name
     check_name("group_name", full)
     parent_group = _parent_named(ctx, full.rpartition("/")[0])

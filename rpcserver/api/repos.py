@@ -25,9 +25,15 @@ from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import clone_uri_at_rest, rows, serialize
 from rpcserver.domain.access import USER_PARAM, level_on, readable_page, resolve
 from rpcserver.domain.context import CallContext, Deferred, ReadContext
-from rpcserver.domain.grants import FORK_REPOSITORY, REPO, REPO_GROUP
+from rpcserver.domain.grants import (
+    DEFAULT_USER_ID,
+    FORK_REPOSITORY,
+    REPO,
+    REPO_GROUP,
+    set_grant,
+)
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
-from rpcserver.domain.lookup import get_user as find_user
+from rpcserver.domain.lookup import user_or_none
 from rpcserver.domain.permissions import ANYONE, AllOf, HasGlobal, OnRepo
 from rpcserver.domain.renames import rename
 from rpcserver.domain.repo_work import Built, CreateRepo, ForkRepo
@@ -89,7 +95,7 @@ def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
         if len(refs.raw) > MAX_REVISION_NAMES:
             raise ApiError(f"repository `{repo.name}` has more than {MAX_REVISION_NAMES:,} "
                            "branches and tags: too many to list")
-        data.update(branches=refs.branches, tags=refs.tags, bookmarks={})
+        data.update(tags=refs.tags, branches=refs.branches, bookmarks={})
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)
     data["members"] = members(ctx.conn, REPO, repo.id)
@@ -186,7 +192,7 @@ def _put_in_place(ctx: CallContext, new: _NewRepo, built: Built,
 
 def _finish_create(new: _NewRepo, ctx: CallContext, built: Built) -> dict[str, Any]:
     repo = _put_in_place(ctx, new, built)
-    return {"msg": f"Created new repository `{repo.name}`", "success": True, "task": None}
+    return {"msg": f"Created new repository `{repo.name}`", "success": True}
 
 
 def _owner_id(ctx: ReadContext, owner: Any) -> int:
@@ -238,8 +244,7 @@ def create_repo(ctx: ReadContext, repo_name: str, owner: Any = None,
 def _finish_fork(new: _NewRepo, source_name: str, ctx: CallContext,
                  built: Built) -> dict[str, Any]:
     repo = _put_in_place(ctx, new, built)
-    return {"msg": f"Created fork of `{source_name}` as `{repo.name}`", "success": True,
-            "task": None}
+    return {"msg": f"Created fork of `{source_name}` as `{repo.name}`", "success": True}
 
 
 @registry.method("fork_repo",
@@ -331,7 +336,11 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
         rename(ctx, repo, new_name, destination, failed=failed,
                arg="name" if name is not None else "group")
     if owner is not None:
-        repo.owner = find_user(session, owner)
+        new_owner = user_or_none(session, owner)
+        if new_owner is None:
+            log.info("update_repo %s: no user %r to own it", repo.id, str(owner)[:100])
+            raise failed
+        repo.owner = new_owner
     if clone_uri is not None:
         if clone_uri:
             checked_source(ctx.config, clone_uri, admin=ctx.caller.admin)
@@ -340,6 +349,10 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
         except clone_uri_at_rest.Unavailable as exc:
             log.error("update_repo %s: cannot encrypt its clone_uri: %s", repo.id, exc)
             raise failed from None
+    if private and not repo.private:
+        # As Kallithea: making a repository private takes the default grant away (it stays
+        # away when it is made public again).
+        set_grant(session, session.get_one(User, DEFAULT_USER_ID), repo, Level.NONE)
     for field, value in (("description", description), ("private", private),
                          ("landing_rev", landing_rev), ("enable_statistics", enable_statistics),
                          ("enable_downloads", enable_downloads)):

@@ -6,7 +6,6 @@ import functools
 import importlib.metadata
 import ipaddress
 import platform
-import sys
 from typing import Any
 
 from sqlalchemy import select
@@ -40,7 +39,7 @@ def get_server_info(ctx: ReadContext) -> dict[str, Any]:
     """Versions of the server, Python, the platform and git."""
     info: dict[str, Any] = {
         "modules": _modules(),
-        "py_version": sys.version,
+        "py_version": platform.python_version(),  # as Kallithea: 3.11.7, no build string
         "platform": platform.platform(),
         "kallithea_version": KALLITHEA_API_VERSION,
     }

@@ -246,11 +246,14 @@ def update_user_group(ctx: CallContext, usergroupid: Any, group_name: str | None
 
 
 def _assignments(ctx: CallContext, group: UserGroup) -> list[str]:
-    """What the group holds permissions on: repositories, then repository groups, then user
-    groups, each by name (Kallithea names only repositories; we refuse for all three)."""
+    """What the group holds permissions on, by name: its repositories when it has some (what
+    Kallithea names and refuses for), else its repository groups and user groups (we refuse
+    for those too: docs/compatibility.md)."""
     labels = {REPO: "", REPO_GROUP: "repo group ", USER_GROUP: "user group "}
-    return [labels[kind] + name
-            for kind, name in held_by_group(ctx.session, group.id, MAX_NAMED + 1)]
+    held = held_by_group(ctx.session, group.id, MAX_NAMED + 1)
+    if any(kind is REPO for kind, _name in held):
+        held = [(kind, name) for kind, name in held if kind is REPO]
+    return [labels[kind] + name for kind, name in held]
 
 
 @registry.method("delete_user_group",

@@ -99,9 +99,8 @@ def add_user(ctx: CallContext, *, username: str, email: str, password: str,
              **fields: Any) -> User:
     _check_not_an_id(username)
     session = ctx.session
-    email = email.lower()
-    user = User(username=username, email=email, password_hash=hash_password(password),
-                **fields)
+    user = User(username=username, email=email.lower(),
+                password_hash=hash_password(password), **fields)
     # Insert first and ask why only when the database refuses: the unique indexes decide
     # anyway (also when two requests race), and a successful create saves two queries.
     with flushed_or(session, lambda: _taken(ctx, username, email)):
@@ -117,10 +116,11 @@ def _check_not_an_id(username: str) -> None:
 
 
 def _taken(ctx: CallContext, username: str, email: str) -> ApiError | None:
-    """Why the database refused a new user (None: for no reason we know of)."""
+    """Why the database refused a new user (None: for no reason we know of); the texts echo
+    what was sent, as Kallithea's do."""
     if _name_taken(ctx, username):
         return ApiError(f"user `{username}` already exist")
-    if _email_taken(ctx, email):
+    if _email_taken(ctx, email.lower()):
         return ApiError(f"email `{email}` already exist")
     return None
 

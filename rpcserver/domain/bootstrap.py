@@ -44,7 +44,7 @@ def seed_default_user(session: Session) -> User:
     if user is not None:
         return user
     # No explicit id: PostgreSQL's sequence would not advance past it. A fresh table gives 1.
-    user = User(username="default", email="anonymous@localhost", firstname="Anonymous",
+    user = User(username="default", email="anonymous@kallithea-scm.org", firstname="Anonymous",
                 lastname="User", active=True, admin=False)
     session.add(user)
     session.flush()

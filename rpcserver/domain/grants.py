@@ -44,19 +44,9 @@ DEFAULT_GLOBAL_PERMISSIONS = (
     "usergroup.read",
 )
 
-#: What ``get_user`` lists for an admin, who may do everything.
-ADMIN_GLOBAL_PERMISSIONS = (
-    "hg.admin",
-    "hg.create.repository",
-    "hg.create.write_on_repogroup.true",
-    "hg.fork.repository",
-    "hg.usergroup.create.true",
-    "hg.extern_activate.auto",
-    "hg.register.manual_activate",
-    "repository.admin",
-    "group.admin",
-    "usergroup.admin",
-)
+#: What ``get_user`` lists for an admin, as Kallithea does: the one permission that implies
+#: every other.
+ADMIN_GLOBAL_PERMISSIONS = ("hg.admin",)
 
 CREATE_REPOSITORY = "hg.create.repository"
 FORK_REPOSITORY = "hg.fork.repository"

@@ -190,6 +190,11 @@ def fetch_slot(config: Config, fetcher: tuple[int, str] | None,
 # -- names --------------------------------------------------------------------------------
 
 
+def short_name(name: str) -> str:
+    """The last part of a full name: ``proj/web`` -> ``web``."""
+    return name.rpartition("/")[2]
+
+
 def check_name(arg: str, name: str) -> None:
     """``Invalid `<arg>` arg in JSON DATA: <reason>`` for a name that cannot be a path."""
     problem = name_problem(name)
@@ -257,12 +262,15 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
                    landing_rev: str, enable_statistics: bool, enable_downloads: bool,
                    cache: dict[str, Any], repo_type: str, fork_of: Repository | None = None,
                    copy_from: Repository | RepoGroup | None = None) -> Repository:
-    """Insert a repository with its grants and its owner and creator as followers.
+    """Insert a repository with its grants and its owner as follower (as Kallithea: the
+    creator, when someone else, does not follow).
 
     Grants: copied from ``copy_from`` (a fork's source, or the group with copy_permissions),
     else ``default`` gets the level its global ``repository.*`` permission names (none when
     private: the row is there, as in Kallithea, but ignored). ``repo `<name>` already exist``
-    when the name was taken meanwhile. ``repo_type`` names the backend that made it.
+    when the name was taken meanwhile. ``repo_type`` names the backend that made it. An empty
+    description is stored as the repository's short name (Kallithea's default), so a later
+    rename or move keeps it.
     """
     session = ctx.session
     try:
@@ -271,7 +279,7 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
         log.error("creating %s: cannot encrypt its clone_uri: %s", name, exc)
         raise ApiError(f"failed to create repository `{name}`") from None
     repo = Repository(name=name, group=group, owner=owner, private=private,
-                      description=description, clone_uri=stored_uri,
+                      description=description or short_name(name), clone_uri=stored_uri,
                       clone_uri_encrypted=encrypted,
                       landing_rev=landing_rev, enable_statistics=enable_statistics,
                       enable_downloads=enable_downloads, fork_of=fork_of,
@@ -280,21 +288,25 @@ def add_repository(ctx: CallContext, *, name: str, group: RepoGroup | None, owne
         session.add(repo)
     user_levels, group_levels = _initial_grants(ctx, REPO, copy_from, private)
     add_grants(session, REPO, repo.id, user_levels, group_levels)
-    # The owner follows it (Kallithea), and so does whoever created it (API.md §3).
-    for follower_id in dict.fromkeys((owner.id, ctx.caller.id)):
-        session.add(RepoFollower(repo_id=repo.id, user_id=follower_id))
+    session.add(RepoFollower(repo_id=repo.id, user_id=owner.id))
     session.flush()
     return repo
 
 
 def add_repo_group(ctx: CallContext, *, name: str, parent: RepoGroup | None, owner: User,
                    description: str, copy_permissions: bool) -> RepoGroup:
+    """Insert a repository group with its grants. As Kallithea: an empty description is
+    stored as the short name, and an owner who is no admin is granted ``group.admin``
+    explicitly (``members`` lists it; it wins over a copied grant)."""
     session = ctx.session
-    group = RepoGroup(name=name, parent=parent, owner=owner, description=description)
+    group = RepoGroup(name=name, parent=parent, owner=owner,
+                      description=description or short_name(name))
     with flushed_or(session, ApiError(f"repo group `{name}` already exist")):
         session.add(group)
     source = parent if copy_permissions else None
     user_levels, group_levels = _initial_grants(ctx, REPO_GROUP, source, False)
+    if not owner.admin:
+        user_levels[owner.id] = Level.ADMIN
     add_grants(session, REPO_GROUP, group.id, user_levels, group_levels)
     session.flush()
     return group

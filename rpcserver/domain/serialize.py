@@ -45,8 +45,8 @@ def _user(user_id: int, username: str, firstname: str, lastname: str, email: str
         "firstname": firstname,
         "lastname": lastname,
         "email": email,
-        # Kallithea lists a user's additional addresses here; we keep one address per user.
-        "emails": [],
+        # Kallithea lists every address of the user here, the primary first; a user has one.
+        "emails": [email],
         "active": active,
         "admin": admin,
     }
@@ -101,7 +101,7 @@ def _repository(repo_id: int, name: str, repo_type: str, clone_uri: str | None,
         "clone_uri": mask(clone_uri),
         "private": private,
         "created_on": iso_date(created_on),
-        "description": description or name,
+        "description": description,
         "landing_rev": landing_rev.split(":", 1),
         "owner": owner,
         "fork_of": fork_of,

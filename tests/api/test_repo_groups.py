@@ -56,7 +56,7 @@ def test_create_and_read(rpc: Rpc, config: Config, make_user: Callable[..., ApiU
     assert child["repo_group"]["group_name"] == "top/child"  # ... the full path here
     assert child["repo_group"]["parent_group"] == "top"
     assert child["repo_group"]["owner"] == "bob"
-    ok(rpc("create_repo_group", group_name="top/child/deep"))
+    ok(rpc("create_repo_group", group_name="deep", parent="top/child"))
     ok(rpc("create_repo", repo_name="top/r"))
     group = ok(rpc("get_repo_group", repogroupid="top"))
     assert group["repositories"] == ["top/r"]
@@ -79,8 +79,13 @@ def test_create_refusals(rpc: Rpc, config: Config, make_user: Callable[..., ApiU
     assert err(rpc("create_repo_group", group_name="r")) == "failed to create repo group `r`"
     assert err(rpc("create_repo_group", group_name="x", parent="nope")) == \
         "repository group `nope` does not exist"
+    # As Kallithea: one name; a nested group is made with `parent`.
     assert err(rpc("create_repo_group", group_name="a/b")) == \
-        "repository group `a` does not exist"
+        "failed to create repo group `a/b`"
+    ok(rpc("create_repo_group", group_name="a"))
+    assert err(rpc("create_repo_group", group_name="a/b")) == \
+        "failed to create repo group `a/b`"
+    ok(rpc("delete_repo_group", repogroupid="a"))
     assert err(rpc("create_repo_group", group_name="../x")).startswith(
         "Invalid `group_name` arg in JSON DATA:")
     assert err(rpc("create_repo_group", group_name="z", key=bob.key)) == \
@@ -105,7 +110,7 @@ def test_copy_permissions_from_the_parent(rpc: Rpc, make_user: Callable[..., Api
 
 def test_rename_moves_directories_and_every_name_inside(rpc: Rpc, config: Config) -> None:
     ok(rpc("create_repo_group", group_name="a"))
-    ok(rpc("create_repo_group", group_name="a/b"))
+    ok(rpc("create_repo_group", group_name="b", parent="a"))
     ok(rpc("create_repo_group", group_name="other"))
     ok(rpc("create_repo", repo_name="a/r1"))
     ok(rpc("create_repo", repo_name="a/b/r2"))
@@ -132,7 +137,7 @@ def test_rename_moves_directories_and_every_name_inside(rpc: Rpc, config: Config
 
 def test_update_refusals(rpc: Rpc, config: Config) -> None:
     ok(rpc("create_repo_group", group_name="a"))
-    ok(rpc("create_repo_group", group_name="a/b"))
+    ok(rpc("create_repo_group", group_name="b", parent="a"))
     ok(rpc("create_repo_group", group_name="c"))
     ok(rpc("create_repo", repo_name="taken"))
     assert err(rpc("update_repo_group", repogroupid="a", parent="a/b")) == \
@@ -152,7 +157,7 @@ def test_update_refusals(rpc: Rpc, config: Config) -> None:
 
 def test_delete_only_when_empty(rpc: Rpc, config: Config) -> None:
     ok(rpc("create_repo_group", group_name="g"))
-    ok(rpc("create_repo_group", group_name="g/sub"))
+    ok(rpc("create_repo_group", group_name="sub", parent="g"))
     ok(rpc("create_repo", repo_name="g/r"))
     assert err(rpc("delete_repo_group", repogroupid="g")) == "repository group `g` is not empty"
     ok(rpc("delete_repo", repoid="g/r"))

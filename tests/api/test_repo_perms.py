@@ -112,7 +112,7 @@ def test_a_repository_admin_may_grant_to_a_user_group_it_can_read(
 def tree(rpc: Rpc) -> None:
     """g/{r1, secret (private), sub/{r2}}"""
     ok(rpc("create_repo_group", group_name="g"))
-    ok(rpc("create_repo_group", group_name="g/sub"))
+    ok(rpc("create_repo_group", group_name="sub", parent="g"))
     ok(rpc("create_repo", repo_name="g/r1"))
     ok(rpc("create_repo", repo_name="g/secret", private=True))
     ok(rpc("create_repo", repo_name="g/sub/r2"))

@@ -62,7 +62,7 @@ def root(config: Config) -> Path:
 
 def test_create_an_empty_repository(rpc: Rpc, config: Config) -> None:
     assert ok(rpc("create_repo", repo_name="alpha")) == {
-        "msg": "Created new repository `alpha`", "success": True, "task": None}
+        "msg": "Created new repository `alpha`", "success": True}  # Kallithea's two keys
     repo = ok(rpc("get_repo", repoid="alpha"))
     assert list(repo)[:13] == REPO_KEYS
     assert repo["repo_name"] == "alpha" and repo["repo_type"] == "git"
@@ -176,8 +176,8 @@ def test_who_may_create_where(rpc: Rpc, make_user: Callable[..., ApiUser]) -> No
     ok(rpc("create_repo", repo_name="forcarol", owner=bob.id))
     made_for_bob = ok(rpc("get_repo", repoid="forcarol"))
     assert made_for_bob["owner"] == "bob"
-    # The owner follows (Kallithea) and so does the admin who created it (API.md §3).
-    assert [f["username"] for f in made_for_bob["followers"]] == ["bob", "admin"]
+    # The owner follows; the admin who created it does not (as Kallithea).
+    assert [f["username"] for f in made_for_bob["followers"]] == ["bob"]
 
 
 def test_without_create_permission_top_level_is_refused(
@@ -295,7 +295,7 @@ def test_fork_is_a_real_clone(rpc: Rpc, config: Config, upstream: Upstream,
     ok(rpc("grant_user_permission", repoid="src", userid=make_user("bob").id,
            perm="repository.write"))
     assert ok(rpc("fork_repo", repoid="src", fork_name="myfork", copy_permissions=True)) == {
-        "msg": "Created fork of `src` as `myfork`", "success": True, "task": None}
+        "msg": "Created fork of `src` as `myfork`", "success": True}
     fork = ok(rpc("get_repo", repoid="myfork"))
     assert fork["fork_of"] == "src"
     assert fork["last_changeset"] == ok(rpc("get_repo", repoid="src"))["last_changeset"]

@@ -80,7 +80,7 @@ def test_changesets_in_revision_order(rpc: Rpc, repo: str, history: Upstream) ->
     assert first["short_id"] == first["raw_id"][:12]
     assert first["date"] == "2024-01-01T00:01:00"
     assert first["author"] == "A U Thor <author@example.com>"
-    assert first["message"] == "change 1\n\nbody of commit 1"
+    assert first["message"] == "change 1\n\nbody of commit 1\n"  # as git stores it
     tip = ok(rpc("get_repo", repoid=repo))["last_changeset"]
     assert tip == changesets[-1]
     assert tip["raw_id"] == history.ref("master")
@@ -143,7 +143,7 @@ def test_one_changeset(rpc: Rpc, repo: str, history: Upstream) -> None:
     changeset = ok(rpc("get_changeset", repoid=repo, raw_id=tip))
     assert changeset == {
         "raw_id": tip, "short_id": tip[:12], "revision": 5, "date": "2024-01-01T00:06:00",
-        "message": "remove a file",
+        "message": "remove a file\n",
         "author": {"name": "A U Thor", "email": "author@example.com"},
         "added": [], "changed": ["dir2/file2.txt"], "removed": ["dir1/file1.txt"]}
     assert ok(rpc("get_changeset", repoid=repo, raw_id=tip[:8]))["raw_id"] == tip

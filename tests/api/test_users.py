@@ -35,7 +35,8 @@ class TestCreateUser:
         assert list(result["user"]) == USER_KEYS
         assert result["user"] == {
             "user_id": 3, "username": "bob", "firstname": "Bob", "lastname": "Builder",
-            "email": "bob@example.com", "emails": [], "active": True, "admin": False}
+            "email": "bob@example.com", "emails": ["bob@example.com"], "active": True,
+            "admin": False}
 
     def test_password_is_stored_as_argon2id_and_never_returned(self, rpc: Rpc,
                                                               db: Database) -> None:
@@ -65,7 +66,7 @@ class TestCreateUser:
     def test_email_taken_regardless_of_case(self, rpc: Rpc, db: Database) -> None:
         create(rpc, "bob", email="bob@example.com")
         answer = create(rpc, "robert", email="BOB@example.com")
-        assert answer["error"] == "email `bob@example.com` already exist"
+        assert answer["error"] == "email `BOB@example.com` already exist"  # as it was sent
         assert user_count(db) == 3
 
     def test_default_user_name_is_taken(self, rpc: Rpc) -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -98,7 +99,8 @@ class Kallithea:
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        body = {"id": 0, "api_key": self.admin_key, "method": "test", "args": {"args": "up"}}
+        body: dict[str, Any] = {"id": 0, "api_key": self.admin_key, "method": "test",
+                                "args": {"args": "up"}}
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:

@@ -225,7 +225,7 @@ def test_reading_refs_revisions_commits_and_trees(gitx: Git, store: Store, daemo
     assert len(revisions) == repo.count() == 5
     tip = repo.tip()
     assert tip is not None and tip.raw_id == revisions[-1] == refs.branches["dev"]
-    assert tip.message == "change 5\n\nbody of commit 5"
+    assert tip.message == "change 5\n\nbody of commit 5\n"  # exactly as git stores it
     assert tip.author == "A U Thor <author@example.com>"
     assert tip.date.isoformat() == "2024-01-01T00:05:00"
     assert repo.resolve("tip") == tip.raw_id

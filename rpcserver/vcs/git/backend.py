@@ -74,8 +74,9 @@ class GitBackend:
         return is_bare_repository(path)
 
     def version_info(self) -> dict[str, str]:
-        path, version = _git_version()
-        return {"git_version": version, "git_path": path}
+        """As Kallithea: ``git_path`` is the command the server runs (found on ``PATH``)."""
+        _path, version = _git_version()
+        return {"git_version": version, "git_path": "git"}
 
 
 @functools.cache

@@ -305,7 +305,7 @@ def _parse_log(out: bytes, *, with_files: bool) -> list[Commit]:
                 files[bucket].append(path)
         commits.append(Commit(
             raw_id=raw_id, parents=tuple(parents.split()), timestamp=int(stamp),
-            author_name=name, author_email=email, message=message.rstrip("\n"),
+            author_name=name, author_email=email, message=message,
             added=files["added"] if with_files else None,
             changed=files["changed"] if with_files else None,
             removed=files["removed"] if with_files else None,
