@@ -31,6 +31,7 @@ from tests.server_process import ServerProcess
 pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).parent
+REPO_ROOT = HERE.parents[1]
 DIFFERENCES = HERE / "differences.toml"
 CATEGORIES = ("known", "deliberate")
 COMPARED = [s["name"] for s in STEPS if "do" not in s]
@@ -128,6 +129,12 @@ def test_differences_file_is_well_formed() -> None:
         if entry["category"] == "deliberate":
             assert entry.get("doc"), f"{name}: a deliberate difference names its doc heading"
             assert "ours" in entry, f"{name}: a deliberate difference pins our answer"
+            path, _sep, heading = entry["doc"].partition(": ")
+            doc = REPO_ROOT / path
+            assert doc.is_file(), f"{name}: no {path}"
+            title = heading.split(" (")[0]
+            assert re.search(rf"(?m)^#+ {re.escape(title)}$", doc.read_text()), (
+                f"{name}: {path} has no heading `{title}`")
 
 
 @pytest.mark.parametrize("name", sorted(load_across()))
