@@ -1,7 +1,8 @@
 """The WSGI application: reads bytes, hands them to the dispatcher, writes the answer.
 
 ``POST``/``GET /_admin/api`` always answers HTTP 200 with a JSON envelope; other HTTP methods
-get 405 and other paths 404.
+get 405, and so does a request asking for a method override (a ``_method`` query parameter, as
+Kallithea), other paths 404.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 API_PATHS = frozenset({"/_admin/api", "/_admin/api/"})
 API_METHODS = ("GET", "POST")
+#: The query parameter of TurboGears' method override, which Kallithea refuses with HTTP 405
+#: whatever its value (``?_method=PUT``, ``?_method=``, a bare ``?_method``).
+METHOD_OVERRIDE = "_method"
 
 
 class ApiApp:
@@ -48,6 +52,10 @@ class ApiApp:
                 raise NotFound()
             if request.method not in API_METHODS:
                 raise MethodNotAllowed(valid_methods=API_METHODS)
+            if METHOD_OVERRIDE in request.args:
+                raise MethodNotAllowed(valid_methods=API_METHODS, description=(
+                    "The API takes POST or GET as they are: a method override "
+                    "(the _method query parameter) is not allowed."))
         except HTTPException as exc:
             return exc(environ, start_response)
         return self.api_response(request)(environ, start_response)

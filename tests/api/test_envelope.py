@@ -228,6 +228,44 @@ def test_other_http_methods_get_405(client: Client, http_method: str) -> None:
     assert sorted(response.headers["Allow"].split(", ")) == ["GET", "POST"]
 
 
+@pytest.mark.parametrize("query", ["_method=PUT", "_method=DELETE", "_method=POST", "_method=",
+                                   "_method", "x=1&_method=PUT", "_method=PUT&_method=GET"])
+@pytest.mark.parametrize("http_method", ["POST", "GET"])
+def test_a_method_override_gets_405(client: Client, admin_key: str, query: str,
+                                    http_method: str) -> None:
+    """Kallithea refuses TurboGears' ``_method`` override with 405, whatever its value, before
+    it reads the body or the key; so do we, with the Allow header a 405 must carry."""
+    for key in (admin_key, "not a key"):
+        response = client.open(f"{API}?{query}", method=http_method,
+                               data=json.dumps(envelope(key, "test", {"args": 5})))
+        assert response.status_code == 405
+        assert sorted(response.headers["Allow"].split(", ")) == ["GET", "POST"]
+        assert b"_method" in response.data
+    assert client.post(f"{API}?_method=PUT", data=b"{nope").status_code == 405
+
+
+@pytest.mark.parametrize(("query", "headers"), [
+    ("_METHOD=PUT", {}),  # the parameter's name is case-sensitive, as Kallithea's
+    ("x_method=PUT", {}),
+    ("", {"X-HTTP-Method-Override": "DELETE"}),
+    ("", {"X-HTTP-Method": "PUT"}),
+    ("", {"X-Method-Override": "PUT"}),
+])
+def test_what_kallithea_does_not_take_for_an_override_is_answered(
+        client: Client, admin_key: str, query: str, headers: dict[str, str]) -> None:
+    response = client.post(f"{API}?{query}", headers=headers,
+                           data=json.dumps(envelope(admin_key, "test", {"args": 5})))
+    assert response.status_code == 200
+    assert response.get_json()["result"] == 5
+
+
+def test_a_form_body_naming_method_is_still_json_to_us(client: Client, admin_key: str) -> None:
+    """The body is JSON whatever its Content-Type, so a ``_method`` there is only text."""
+    body = envelope(admin_key, "test", {"args": "&_method=PUT&"})
+    answer = post(client, body, content_type="application/x-www-form-urlencoded")
+    assert answer["result"] == "&_method=PUT&"
+
+
 def test_content_type_is_not_checked(client: Client, admin_key: str) -> None:
     answer = post(client, envelope(admin_key, "test", {"args": 5}), content_type="text/plain")
     assert answer["result"] == 5
