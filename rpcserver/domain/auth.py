@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +24,18 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from rpcserver.core.credentials import API_KEY, LOCAL_CLI, Credential
+from rpcserver.core.credentials import API_KEY, BASIC, KEY_PREFIX, LOCAL_CLI, WHERE, Credential
 from rpcserver.core.errors import ApiError, InvalidApiKey
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 from rpcserver.domain.context import ACTOR_FIELDS, Actor
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "rpck_"
 KEY_LENGTH = len(KEY_PREFIX) + 43
 DEFAULT_USER_ID = 1
+#: At most this many keys outside the body (docs/protocol.md): each distinct one costs a
+#: statement, and no client needs more than one.
+MAX_OUTSIDE_KEYS = 8
 #: Touch ``last_used_on`` at most this often, so reads stay reads.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -152,15 +154,19 @@ class KeyLookup:
         self.converters = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                            for column in _KEY_LOOKUP.selected_columns]
 
-    def find(self, credential: Credential) -> FoundKey | None:
-        """The key's row, checked; None when the database could not be asked or the
-        credential is no API key (the call's transaction then runs ``authenticate``).
-        Raises ``InvalidApiKey``."""
+    def find(self, credential: Credential,
+             outside: Sequence[Credential] = ()) -> FoundKey | None:
+        """The key's row, checked, and every key ``outside`` the body checked to be a valid
+        key of the same user (one statement per distinct key: one the same as the body's
+        costs none); None when the database could not be asked or the credential is no API
+        key (the call's transaction then runs ``authenticate``). Raises ``InvalidApiKey``."""
         if credential.kind != API_KEY:
             return None
         digest = _digest_of(credential.secret)
+        others = _outside_digests(digest, outside)
         try:
-            raw = self._fetch(digest)
+            found = _found(digest, self._row(digest))
+            _check_outside(found, digest, others, self._row)
         except (self.engine.dialect.loaded_dbapi.Error, DBAPIError) as exc:
             # A dead pooled connection (a restarted database server) or none to be had: the
             # call's own transaction looks the key up again and answers ``Database
@@ -168,11 +174,14 @@ class KeyLookup:
             log.warning("could not look up an API key before the call: %s",
                         type(exc).__name__)
             return None
+        return found
+
+    def _row(self, digest: str) -> Mapping[Any, Any] | None:
+        raw = self._fetch(digest)
         if raw is None:
-            raise InvalidApiKey("unknown key")
-        return _checked(digest, {name: value if convert is None else convert(value)
-                                 for name, convert, value
-                                 in zip(self.names, self.converters, raw, strict=True)})
+            return None
+        return {name: value if convert is None else convert(value)
+                for name, convert, value in zip(self.names, self.converters, raw, strict=True)}
 
     def _fetch(self, digest: str) -> Any:
         values = {**self.defaults, "digest": digest}
@@ -206,19 +215,77 @@ _FIRST_ADMIN = (select(*(column for _name, column in _USER_ATTRIBUTES))
                 .order_by(User.id).limit(1))
 
 
-def authenticate(conn: Connection, credential: Credential, client_ip: str | None) -> Caller:
+def authenticate(conn: Connection, credential: Credential, client_ip: str | None,
+                 outside: Sequence[Credential] = ()) -> Caller:
     """The active user behind ``credential``, asked on ``conn`` in the call's transaction
-    (for an API key, ``KeyLookup``'s fallback). Raises ``InvalidApiKey``."""
+    (for an API key, ``KeyLookup``'s fallback, which checks the keys ``outside`` the body as
+    it does). Raises ``InvalidApiKey``."""
     if credential.kind == LOCAL_CLI:
         admin = conn.execute(_FIRST_ADMIN).first()
         if admin is None:
             raise NoActiveAdmin()
         return Caller(actor=Actor(*admin), credential=credential, key=None)
     digest = _digest_of(credential.secret)
-    row = conn.execute(_KEY_LOOKUP, {"digest": digest}).mappings().first()
+    others = _outside_digests(digest, outside)
+
+    def row_of(digest: str) -> Mapping[Any, Any] | None:
+        return conn.execute(_KEY_LOOKUP, {"digest": digest}).mappings().first()
+
+    found = _found(digest, row_of(digest))
+    _check_outside(found, digest, others, row_of)
+    return caller_of(conn, found, credential, client_ip)
+
+
+def _found(digest: str, row: Mapping[Any, Any] | None) -> FoundKey:
     if row is None:
         raise InvalidApiKey("unknown key")
-    return caller_of(conn, _checked(digest, row), credential, client_ip)
+    return _checked(digest, row)
+
+
+def _outside_digests(body_digest: str,
+                     outside: Sequence[Credential]) -> list[tuple[Credential, str]]:
+    """The distinct keys outside the body that differ from the body's, with their digests;
+    a malformed one is refused here, before any statement. Digests are compared, not keys:
+    both sides are the request's own, and the stored digest is compared in constant time
+    (``_checked``)."""
+    if len(outside) > MAX_OUTSIDE_KEYS:
+        raise InvalidApiKey(f"{len(outside)} keys outside the body (at most "
+                            f"{MAX_OUTSIDE_KEYS})")
+    seen = {body_digest}
+    others = []
+    for credential in outside:
+        try:
+            digest = _digest_of(credential.secret)
+        except InvalidApiKey as exc:
+            raise InvalidApiKey(f"{WHERE[credential.kind]}: {exc.reason}") from None
+        if credential.kind == BASIC or digest not in seen:
+            # Basic's username is checked against the key's user, even for the body's key.
+            seen.add(digest)
+            others.append((credential, digest))
+    return others
+
+
+def _check_outside(found: FoundKey, body_digest: str,
+                   others: Sequence[tuple[Credential, str]],
+                   row_of: Callable[[str], Mapping[Any, Any] | None]) -> None:
+    """Each key outside the body must be a usable key of the body key's user (the tokens
+    issue will let one stand alone); Basic's username must be that user's. A key is looked
+    up once, however often it comes."""
+    rows = {body_digest: found}
+    for credential, digest in others:
+        where = WHERE[credential.kind]
+        try:
+            other = rows.get(digest) or _found(digest, row_of(digest))
+        except InvalidApiKey as exc:
+            raise InvalidApiKey(f"{where}: {exc.reason}") from None
+        rows[digest] = other
+        if other.user.id != found.user.id:
+            raise InvalidApiKey(f"{where}: a key of user id {other.user.id}, not of the "
+                                f"body key's user id {found.user.id}")
+        if credential.kind == BASIC and not hmac.compare_digest(
+                str(credential.username).encode(), other.user.username.encode()):
+            raise InvalidApiKey(f"{where}: the username is not that of the key's user id "
+                                f"{found.user.id}")
 
 
 class NoActiveAdmin(InvalidApiKey):

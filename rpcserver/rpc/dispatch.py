@@ -68,7 +68,8 @@ class Dispatcher:
         method = self._find(envelope)
         try:
             result = self._run(envelope.method, method, credential, request.client_ip,
-                               partial(self._run_method, envelope, method))
+                               partial(self._run_method, envelope, method),
+                               outside=request.outside_body())
         except ApiError as exc:
             return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
         except DBAPIError as exc:
@@ -110,19 +111,21 @@ class Dispatcher:
 
     def _run(self, name: Any, method: Method | None, credential: Credential,
              client_ip: str | None, work: Callable[[Context], Any], *,
-             write: bool | None = None) -> Any:
-        """Every call's one path: the credential, the first transaction (run once more if
+             write: bool | None = None, outside: tuple[Credential, ...] = ()) -> Any:
+        """Every call's one path: the credential (and the keys ``outside`` the body, each of
+        which must be a valid key of the same user), the first transaction (run once more if
         its connection died), a ``Deferred``'s slow part and finish, the log line."""
         started = time.perf_counter()
         if write is None:
             write = method is not None and method.writes
         try:
-            found = self.keys.find(credential)
+            found = self.keys.find(credential, outside)
         except InvalidApiKey as exc:
             _log_refusal(client_ip, exc)
             raise
         ctx, result = _once_more(name, partial(
-            self._first_transaction, credential, found, client_ip, work, write=write))
+            self._first_transaction, credential, found, client_ip, work, write=write,
+            outside=outside))
         if isinstance(result, Deferred):
             result = self._finish(name, ctx, result)
         log.debug("%s by user id %s (%s) in %.1f ms", _loggable(name), ctx.caller.id,
@@ -145,18 +148,20 @@ class Dispatcher:
 
     def _first_transaction(self, credential: Credential, found: FoundKey | None,
                            client_ip: str | None, work: Callable[[Context], Any], *,
-                           write: bool) -> tuple[Context, Any]:
+                           write: bool, outside: tuple[Credential, ...] = ()
+                           ) -> tuple[Context, Any]:
         """Authenticate and run ``work`` in one transaction; a write's hooks after it.
 
         ``found`` is the key ``KeyLookup`` found, or None when it could not ask the database
-        (or the credential is no API key). A read runs on a connection (``ReadContext``), a
-        write on an ORM session (``CallContext``).
+        (or the credential is no API key): ``authenticate`` then checks it and the keys
+        ``outside`` the body. A read runs on a connection (``ReadContext``), a write on an
+        ORM session (``CallContext``).
         """
         touch: int | None = None
         try:
             if not write:
                 with self.db.reading() as conn:
-                    caller = self._caller(conn, credential, found, client_ip)
+                    caller = self._caller(conn, credential, found, client_ip, outside)
                     touch = _touch_id(caller)
                     ctx: Context = ReadContext(connection=conn, **self._fields(caller,
                                                                                client_ip))
@@ -164,7 +169,8 @@ class Dispatcher:
             call: CallContext | None = None
             try:
                 with self.db.transaction(write=True) as session:
-                    caller = self._caller(session.connection(), credential, found, client_ip)
+                    caller = self._caller(session.connection(), credential, found, client_ip,
+                                          outside)
                     touch = _touch_id(caller)
                     call = CallContext(session=session, **self._fields(caller, client_ip))
                     result = work(call)
@@ -181,9 +187,9 @@ class Dispatcher:
                 self._touch_key(touch)
 
     def _caller(self, conn: Connection, credential: Credential, found: FoundKey | None,
-                client_ip: str | None) -> Caller:
+                client_ip: str | None, outside: tuple[Credential, ...]) -> Caller:
         try:
-            return (authenticate(conn, credential, client_ip) if found is None
+            return (authenticate(conn, credential, client_ip, outside) if found is None
                     else caller_of(conn, found, credential, client_ip))
         except InvalidApiKey as exc:
             _log_refusal(client_ip, exc)

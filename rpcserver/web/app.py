@@ -70,8 +70,9 @@ class ApiApp:
             answer = protocol.answer(None, None, "Request body too large")
         else:
             body = request.get_data(cache=False)
-            answer = self.dispatcher.handle(ApiRequest(body, request.remote_addr,
-                                                       dict(request.headers)))
+            answer = self.dispatcher.handle(ApiRequest(
+                body, request.remote_addr, dict(request.headers),
+                query=tuple(request.args.items(multi=True))))
         return Response(_encode(answer), status=200, mimetype="application/json")
 
 
