@@ -11,6 +11,7 @@ def build_registry() -> Registry:
         perms,
         pull,
         repo_content,
+        repo_create,
         repo_groups,
         repos,
         server,
@@ -19,6 +20,7 @@ def build_registry() -> Registry:
     )
 
     registry = Registry()
-    for module in (server, users, user_groups, repos, repo_content, pull, repo_groups, perms):
+    for module in (server, users, user_groups, repos, repo_create, repo_content, pull,
+                   repo_groups, perms):
         registry.include(module.registry)
     return registry

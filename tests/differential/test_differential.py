@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 HERE = Path(__file__).parent
 REPO_ROOT = HERE.parents[1]
 DIFFERENCES = HERE / "differences.toml"
-CATEGORIES = ("known", "deliberate")
+CATEGORIES = ("known", "deliberate", "missing")
 COMPARED = [s["name"] for s in STEPS if "do" not in s]
 
 
@@ -95,8 +95,9 @@ def render(result: dict[str, Outcome]) -> str:
         entry = known.get(name, {})
         out.append(f'[steps."{name}"]')
         out.append(f'category = "{entry.get("category", "known")}"')
-        if "doc" in entry:
-            out.append(f"doc = {json.dumps(entry['doc'])}")
+        for field in ("doc", "issue"):
+            if field in entry:
+                out.append(f"{field} = {json.dumps(entry[field])}")
         out.append("differs = [")
         out += [f"  {json.dumps(line, ensure_ascii=False)}," for line in lines]
         out.append("]")
@@ -135,6 +136,10 @@ def test_differences_file_is_well_formed() -> None:
             title = heading.split(" (")[0]
             assert re.search(rf"(?m)^#+ {re.escape(title)}$", doc.read_text()), (
                 f"{name}: {path} has no heading `{title}`")
+        if entry["category"] == "missing":
+            assert entry.get("issue"), f"{name}: a missing method names the issue that builds it"
+            assert "No such method: " in entry.get("ours", ""), (
+                f"{name}: a missing method is answered `No such method`")
 
 
 @pytest.mark.parametrize("name", sorted(load_across()))
@@ -172,7 +177,7 @@ def test_step(name: str, outcomes: dict[str, Outcome],
             + "".join(f"\n  + seen, not listed: {line}" for line in new)
             + ("\n  (same lines, another order)" if not gone and not new else "")
             + "\n" + report(outcome), pytrace=False)
-    if entry["category"] == "deliberate":
+    if entry["category"] in ("deliberate", "missing"):
         assert show(outcome.ours_normalised) == entry["ours"], (
-            f"our deliberate answer changed:\n  pinned: {entry['ours']}\n"
+            f"our {entry['category']} answer changed:\n  pinned: {entry['ours']}\n"
             f"  now:    {show(outcome.ours_normalised)}")
