@@ -20,7 +20,7 @@ from sqlalchemy import Row, select
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, NotFound
-from rpcserver.core.registry import RHODECODE, Registry
+from rpcserver.core.registry import PUSH, RHODECODE, Registry
 from rpcserver.db.models import Level, RepoGroup, Repository
 from rpcserver.domain import clone_uri_at_rest, rows
 from rpcserver.domain.access import resolve
@@ -109,7 +109,8 @@ def _finish_rhodecode(plan: PullRepo, ctx: CallContext, pulled: Pulled) -> str:
 @registry.method("pull",
                  schema=schemas.obj(required=("repoid",), repoid=REPOID,
                                     clone_uri=schemas.nullable(schemas.string(2048))),
-                 permission=ADMIN)
+                 permission=ADMIN, changes=True, repository_arg="repoid",
+                 repository_right=PUSH)
 def pull(ctx: ReadContext, repoid: Any, clone_uri: str | None = None) -> Deferred:
     """Fetch every branch and tag from the repository's ``clone_uri`` (or from the
     ``clone_uri`` given, for this pull only; a fork without one pulls from its parent).
@@ -123,7 +124,7 @@ def pull(ctx: ReadContext, repoid: Any, clone_uri: str | None = None) -> Deferre
 
 @registry.method("pull", dialect=RHODECODE,
                  schema=schemas.obj(required=("repo",), repo=schemas.string(min_length=1)),
-                 permission=ADMIN)
+                 permission=ADMIN, changes=True, repository_arg="repo", repository_right=PUSH)
 def pull_rhodecode(ctx: ReadContext, repo: str) -> Deferred:
     """RhodeCode 1.2's pull: ``repo`` is the repository's name; answers a string."""
     found = ctx.conn.execute(_NAMED, {"name": repo}).first()
@@ -148,7 +149,8 @@ def _finish_invalidate(plan: RefreshCache, ctx: CallContext,
 
 @registry.method("invalidate_cache",
                  schema=schemas.obj(required=("repoid",), repoid=REPOID),
-                 permission=OnRepo("repoid", Level.WRITE))
+                 permission=OnRepo("repoid", Level.WRITE), changes=True,
+                 repository_arg="repoid", repository_right=PUSH)
 def invalidate_cache(ctx: ReadContext, repoid: Any) -> Deferred:
     """Re-read what the server caches about a repository (its ``last_changeset``) from
     disk, e.g. after it was changed outside the server."""
@@ -210,7 +212,7 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[
 
 @registry.method("rescan_repos",
                  schema=schemas.obj(remove_obsolete=schemas.boolean()),
-                 permission=ADMIN)
+                 permission=ADMIN, changes=True)
 def rescan_repos(ctx: ReadContext, remove_obsolete: bool = False) -> Deferred:
     """Adopt the bare git repositories found under the repository root that the database
     does not know (their groups too; owned by the caller); with ``remove_obsolete``, forget

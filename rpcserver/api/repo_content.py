@@ -73,7 +73,7 @@ def _root_path(root_path: str) -> str | None:
                                     repoid=REPOID, revision=REVISION,
                                     root_path=schemas.string(4096),
                                     ret_type=schemas.string(16)),
-                 permission=OnRepo("repoid", Level.READ))
+                 permission=OnRepo("repoid", Level.READ), repository_arg="repoid")
 def get_repo_nodes(ctx: ReadContext, repoid: Any, revision: str, root_path: str,
                    ret_type: str = "all") -> list[dict[str, str]]:
     """Every directory and file under ``root_path`` at ``revision``, recursively (paths from
@@ -136,7 +136,7 @@ def _date(arg: str, value: str | None) -> dt.datetime | None:
                                     branch_name=schemas.nullable(REVISION),
                                     reverse=schemas.boolean(),
                                     with_file_list=schemas.boolean(), max_revisions=COUNT),
-                 permission=OnRepo("repoid", Level.READ))
+                 permission=OnRepo("repoid", Level.READ), repository_arg="repoid")
 def get_changesets(ctx: ReadContext, repoid: Any, start: Any = None, end: Any = None,
                    start_date: str | None = None, end_date: str | None = None,
                    branch_name: str | None = None, reverse: bool = False,
@@ -200,7 +200,7 @@ def get_changesets(ctx: ReadContext, repoid: Any, start: Any = None, end: Any = 
 @registry.method("get_changeset",
                  schema=schemas.obj(required=("repoid", "raw_id"), repoid=REPOID,
                                     raw_id=REVISION, with_reviews=schemas.boolean()),
-                 permission=OnRepo("repoid", Level.READ))
+                 permission=OnRepo("repoid", Level.READ), repository_arg="repoid")
 def get_changeset(ctx: ReadContext, repoid: Any, raw_id: str,
                   with_reviews: bool = False) -> dict[str, Any]:
     """One changeset with its author split into name and email and its changed files;

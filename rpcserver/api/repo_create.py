@@ -120,7 +120,7 @@ def _owner_id(ctx: ReadContext, owner: Any) -> int:
                                     enable_statistics=schemas.boolean(),
                                     enable_downloads=schemas.boolean(),
                                     copy_permissions=schemas.boolean()),
-                 permission=ANYONE)
+                 permission=ANYONE, changes=True)
 def create_repo(ctx: ReadContext, repo_name: str, owner: Any = None,
                 repo_type: str = DEFAULT_REPO_TYPE,
                 description: str = "", private: bool = False, clone_uri: str | None = None,
@@ -163,7 +163,8 @@ def _finish_fork(new: _NewRepo, source_name: str, ctx: CallContext,
                                     fork_name=REPO_NAME, owner=OWNER, description=DESCRIPTION,
                                     copy_permissions=schemas.boolean(),
                                     private=schemas.boolean(), landing_rev=LANDING_REV),
-                 permission=AllOf(OnRepo("repoid", Level.READ), HasGlobal(FORK_REPOSITORY)))
+                 permission=AllOf(OnRepo("repoid", Level.READ), HasGlobal(FORK_REPOSITORY)),
+                 changes=True, repository_arg="repoid")
 def fork_repo(ctx: ReadContext, repoid: Any, fork_name: str, owner: Any = None,
               description: str = "", copy_permissions: bool = False, private: bool = False,
               landing_rev: str = "rev:tip") -> Deferred:

@@ -73,7 +73,7 @@ def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
                  schema=schemas.obj(required=("repoid",), repoid=REPOID,
                                     with_revision_names=schemas.boolean(),
                                     with_pullrequests=schemas.boolean()),
-                 permission=OnRepo("repoid", Level.READ))
+                 permission=OnRepo("repoid", Level.READ), repository_arg="repoid")
 def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
              with_pullrequests: bool = False) -> dict[str, Any]:
     """A repository with its members and followers; ``with_revision_names`` adds its
@@ -155,7 +155,8 @@ def _new_name(ctx: CallContext, repo: Repository, name: str | None, group: Any) 
                                     landing_rev=LANDING_REV,
                                     enable_statistics=schemas.boolean(),
                                     enable_downloads=schemas.boolean()),
-                 permission=OnRepo("repoid", Level.ADMIN), writes=True)
+                 permission=OnRepo("repoid", Level.ADMIN), writes=True,
+                 repository_arg="repoid")
 def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: Any = None,
                 group: Any = None, description: str | None = None,
                 private: bool | None = None, clone_uri: str | None = None,
@@ -214,7 +215,8 @@ def _forks(ctx: CallContext, repo: Repository) -> list[Repository]:
 @registry.method("delete_repo",
                  schema=schemas.obj(required=("repoid",), repoid=REPOID,
                                     forks=schemas.one_of_values("", "detach", "delete")),
-                 permission=OnRepo("repoid", Level.ADMIN), writes=True)
+                 permission=OnRepo("repoid", Level.ADMIN), writes=True,
+                 repository_arg="repoid")
 def delete_repo(ctx: CallContext, repoid: Any, forks: str = "") -> dict[str, Any]:
     """Delete a repository and its directory. A repository with forks needs ``forks``:
     ``detach`` keeps them as independent repositories, ``delete`` deletes them too (and their

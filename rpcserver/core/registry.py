@@ -40,6 +40,11 @@ RHODECODE = "rhodecode"
 
 Handler = Callable[..., Any]
 
+#: The scopes a method can need, least first.
+READ_SCOPE, WRITE_SCOPE, ADMIN_SCOPE = "read", "write", "admin"
+#: The rights a per-repository scope grants (``repository:<name>:pull,push``).
+PULL, PUSH = "pull", "push"
+
 
 @dataclass(frozen=True)
 class Method:
@@ -53,6 +58,23 @@ class Method:
     dialect: str = KALLITHEA
     aliases: tuple[str, ...] = ()
     validator: Draft202012Validator = field(repr=False, compare=False, default=None)
+    #: Whether the method changes anything (a write, or a read whose ``Deferred`` finish
+    #: writes): a ``read``-scoped key may call only methods that change nothing.
+    changes: bool = False
+    #: The argument that names the repository the method works on, if it works on one: a key
+    #: holding only per-repository scopes reaches the method through it, with
+    #: ``repository_right`` on that repository (``pull`` for a method that changes nothing).
+    repository_arg: str | None = None
+    repository_right: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """The scope a key needs for this method (docs/authentication.md): ``read`` for one
+        that changes nothing, ``admin`` for an admin-only one that changes something,
+        ``write`` for the rest."""
+        if not self.changes:
+            return READ_SCOPE
+        return ADMIN_SCOPE if getattr(self.permission, "admin_only", False) else WRITE_SCOPE
 
     @property
     def params(self) -> list[str]:
@@ -105,14 +127,24 @@ class Registry:
 
     def method(self, name: str, *, schema: dict[str, Any], permission: Requirement,
                writes: bool = False, dialect: str = KALLITHEA,
-               aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
-        """Register the decorated ``handler(ctx, **args)`` as ``name``."""
+               aliases: tuple[str, ...] = (), changes: bool | None = None,
+               repository_arg: str | None = None,
+               repository_right: str | None = None) -> Callable[[Handler], Handler]:
+        """Register the decorated ``handler(ctx, **args)`` as ``name``. ``changes`` defaults
+        to ``writes``; a method that answers a ``Deferred`` says ``changes=True``."""
         Draft202012Validator.check_schema(schema)
         if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
             raise ValueError(f"{name}: args schema must be an object with "
                              "additionalProperties: false")
         if dialect not in (KALLITHEA, RHODECODE):
             raise ValueError(f"{name}: unknown dialect {dialect!r}")
+        if repository_arg is not None and repository_arg not in schema.get("properties", {}):
+            raise ValueError(f"{name}: repository_arg {repository_arg!r} is no argument")
+        changing = writes if changes is None else changes
+        if repository_right is None and repository_arg is not None and not changing:
+            repository_right = PULL
+        if repository_right not in (None, PULL, PUSH):
+            raise ValueError(f"{name}: unknown repository_right {repository_right!r}")
 
         def register(handler: Handler) -> Handler:
             _check_signature(name, handler, schema)
@@ -120,6 +152,8 @@ class Registry:
                 name=name, handler=handler, schema=schema, permission=permission,
                 writes=writes, dialect=dialect, aliases=aliases,
                 validator=Draft202012Validator(schema, format_checker=FormatChecker()),
+                changes=changing, repository_arg=repository_arg,
+                repository_right=repository_right if repository_arg is not None else None,
             )
             for each in (name, *aliases):
                 self._add(each, method)

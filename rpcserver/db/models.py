@@ -109,6 +109,12 @@ class ApiKey(Base):
     expires_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_used_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: What the key may do, space-separated (``domain.scopes``): ``all`` is its user's full
+    #: rights, what every key made before scopes has.
+    scopes: Mapped[str] = mapped_column(String(2048), nullable=False, default="all",
+                                        server_default="all")
+    #: Networks the key may be used from, space-separated; None: wherever its user may.
+    ip_ranges: Mapped[str | None] = mapped_column(String(2048))
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 

@@ -9,6 +9,7 @@ full entropy, and the lookup is one indexed query per request.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -28,6 +29,8 @@ from rpcserver.core.credentials import API_KEY, BASIC, KEY_PREFIX, LOCAL_CLI, WH
 from rpcserver.core.errors import ApiError, InvalidApiKey
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 from rpcserver.domain.context import ACTOR_FIELDS, Actor
+from rpcserver.domain.scopes import FULL, ScopeError, Scopes
+from rpcserver.domain.scopes import parse as parse_scopes
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,10 @@ class KeyUse:
 
     id: int
     last_used_on: dt.datetime | None
+    #: What the key may do (``domain.scopes``); ``scopes.FULL`` for a key made without.
+    scopes: Scopes = FULL
+    #: The networks the key may be used from (None: wherever its user may).
+    ip_ranges: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ _USER_ATTRIBUTES = tuple((name, getattr(User, name)) for name in ACTOR_FIELDS)
 #: The key's columns and the IP-rule flag, by the names ``_checked`` reads them by.
 _KEY_COLUMNS = {"key_id": ApiKey.id, "digest": ApiKey.digest, "revoked_on": ApiKey.revoked_on,
                 "expires_on": ApiKey.expires_on, "last_used_on": ApiKey.last_used_on,
+                "scopes": ApiKey.scopes, "ip_ranges": ApiKey.ip_ranges,
                 "has_ip_rules": _has_ip_rules}
 _KEY_LOOKUP = (
     select(*(column.label(f"user_{name}") for name, column in _USER_ATTRIBUTES),
@@ -203,10 +211,14 @@ class KeyLookup:
 
 def caller_of(conn: Connection, found: FoundKey, credential: Credential,
               client_ip: str | None) -> Caller:
-    """The caller of a key ``KeyLookup`` found, once its address is allowed."""
+    """The caller of a key ``KeyLookup`` found, once its address is allowed: by the user's
+    rules (and ``default``'s) and by the key's own ``ip_ranges``."""
     user = found.user
     if found.has_ip_rules and not ip_allowed(conn, user.id, client_ip):
         raise InvalidApiKey(f"address {client_ip} not allowed for user id {user.id}")
+    ranges = found.key.ip_ranges
+    if ranges is not None and not address_in(client_ip, ranges):
+        raise InvalidApiKey(f"address {client_ip} not allowed for key id {found.key.id}")
     return Caller(actor=user, credential=credential, key=found.key)
 
 
@@ -317,22 +329,39 @@ def _checked(digest: str, row: Mapping[Any, Any]) -> FoundKey:
         raise InvalidApiKey(f"expired key id {key_id} of user id {user_id}")
     if not user.active or user_id == DEFAULT_USER_ID:
         raise InvalidApiKey(f"inactive user id {user_id}")
-    return FoundKey(user=user, key=KeyUse(id=key_id, last_used_on=row["last_used_on"]),
-                    has_ip_rules=bool(row["has_ip_rules"]))
+    ranges = row["ip_ranges"]
+    key = KeyUse(id=key_id, last_used_on=row["last_used_on"], scopes=_scopes_of(row["scopes"]),
+                 ip_ranges=tuple(ranges.split()) if ranges is not None else None)
+    return FoundKey(user=user, key=key, has_ip_rules=bool(row["has_ip_rules"]))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scopes_of(stored: str) -> Scopes:
+    """A stored scope list, parsed (most keys share a few forms: parsed once each)."""
+    try:
+        return parse_scopes(stored)
+    except ScopeError:
+        # Only this server writes the column, always parsed first: a row that does not parse
+        # was changed by hand. It grants nothing rather than everything.
+        log.error("an API key's stored scopes do not parse: %r", stored[:100])
+        return Scopes(coarse=None)
 
 
 def ip_allowed(conn: Connection, user_id: int, client_ip: str | None) -> bool:
     """No rule for the user and none for ``default`` (the global list) means any address."""
     rules = conn.scalars(_IP_RULES, {"user_id": user_id}).all()
-    if not rules:
-        return True
+    return not rules or address_in(client_ip, rules)
+
+
+def address_in(client_ip: str | None, networks: Sequence[str]) -> bool:
+    """Whether ``client_ip`` is inside one of ``networks`` (addresses or CIDR ranges)."""
     if client_ip is None:
         return False
     try:
         address = ipaddress.ip_address(client_ip)
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(rule, strict=False) for rule in rules)
+    return any(address in ipaddress.ip_network(rule, strict=False) for rule in networks)
 
 
 def needs_touch(key: KeyUse) -> bool:

@@ -27,6 +27,7 @@ from rpcserver.core.config import Config
 from rpcserver.core.credentials import Credential
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import User
+from rpcserver.domain.scopes import FULL, Scopes
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
@@ -74,6 +75,9 @@ class Context:
     key_id: int | None = None
     #: How the caller proved who it is (None: tests that build a context).
     credential: Credential | None = None
+    #: What the key may do below the user's own rights (``domain.scopes``); everything for
+    #: a call without a key (``local-cli``).
+    scopes: Scopes = FULL
     #: Rows a permission check already read, by argument name (``"repoid"`` -> the
     #: repository's row, ``domain.rows``), so that the handler does not read them again.
     resolved: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from rpcserver.core.errors import AccessDenied, ApiError
-from rpcserver.core.registry import Requirement
+from rpcserver.core.registry import Method, Requirement
 from rpcserver.db.models import (
     Level,
 )
@@ -21,6 +21,7 @@ from rpcserver.domain import rows
 from rpcserver.domain.access import (
     find_readable,
     has_global,
+    resolve,
 )
 from rpcserver.domain.context import Context
 from rpcserver.domain.grants import (
@@ -29,12 +30,35 @@ from rpcserver.domain.grants import (
     USER_GROUP,
     Kind,
 )
+from rpcserver.domain.scopes import ScopeRefused
+
+# --- Scopes: what the key may do below the user's rights -----------------------------------
+
+
+def check_scope(ctx: Context, method: Method, args: dict[str, Any]) -> None:
+    """Refuse the call when the key's scopes do not reach ``method``; run after the method's
+    own requirement passed (the repository it names is then the caller's to see)."""
+    scopes = ctx.scopes
+    if scopes.reaches(method):
+        return
+    repository = None
+    if method.repository_arg is not None and method.repository_right is not None:
+        row = ctx.resolved.get(method.repository_arg)
+        if row is None and args.get(method.repository_arg) is not None:
+            found = resolve(ctx.conn, ctx.caller, REPO, args[method.repository_arg])
+            row = found[0] if found is not None else None
+        repository = row.name if row is not None else None
+    if not scopes.allows(method, repository):
+        raise ScopeRefused(method.name)
+
 
 # --- Requirements: what a method needs -----------------------------------------------------
 
 
 class _Admin:
     description = "admin"
+    #: Only an admin may call the method (``Method.scope``: such a change needs ``admin``).
+    admin_only = True
 
     def check(self, ctx: Context, args: dict[str, Any]) -> None:
         if not ctx.caller.admin:
@@ -136,6 +160,7 @@ class AllOf:
 
     def __init__(self, *requirements: Requirement) -> None:
         self.requirements = requirements
+        self.admin_only = any(getattr(r, "admin_only", False) for r in requirements)
         # A requirement without a description (an argument check) is not a permission.
         self.description = " and ".join(r.description for r in requirements if r.description)
 

@@ -41,6 +41,8 @@ from rpcserver.db.database import Database, connection_lost, unavailable
 from rpcserver.db.models import ApiKey, User, utcnow
 from rpcserver.domain.auth import Caller, FoundKey, KeyLookup, authenticate, caller_of, needs_touch
 from rpcserver.domain.context import Actor, CallContext, Context, Deferred, ReadContext
+from rpcserver.domain.permissions import check_scope
+from rpcserver.domain.scopes import FULL
 from rpcserver.rpc import protocol
 from rpcserver.rpc.protocol import ProtocolError
 
@@ -144,6 +146,7 @@ class Dispatcher:
             raise NoSuchMethod(name)
         args = method.check_args(envelope.args)
         method.permission.check(ctx, args)
+        check_scope(ctx, method, args)
         return method.handler(ctx, **args)
 
     def _first_transaction(self, credential: Credential, found: FoundKey | None,
@@ -199,7 +202,8 @@ class Dispatcher:
         """What every context of a call carries."""
         return {"caller": caller.actor, "config": self.config, "client_ip": client_ip,
                 "registry": self.registry, "credential": caller.credential,
-                "key_id": caller.key.id if caller.key is not None else None}
+                "key_id": caller.key.id if caller.key is not None else None,
+                "scopes": caller.key.scopes if caller.key is not None else FULL}
 
     def _finish(self, name: Any, first: Context, deferred: Deferred) -> Any:
         """Run a ``Deferred``: its work outside any transaction, its finish in a write one
@@ -221,7 +225,8 @@ class Dispatcher:
                     _check_key_still_valid(session.get(ApiKey, first.key_id), user.id)
                 ctx = CallContext(session=session, caller=Actor.of(user), config=first.config,
                                   client_ip=first.client_ip, registry=first.registry,
-                                  key_id=first.key_id, credential=first.credential, _user=user)
+                                  key_id=first.key_id, credential=first.credential,
+                                  scopes=first.scopes, _user=user)
                 result = deferred.finish(ctx, outcome)
                 session.flush()
         except BaseException:
