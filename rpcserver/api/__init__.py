@@ -8,6 +8,7 @@ from rpcserver.core.registry import Registry
 def build_registry() -> Registry:
     """A registry with every method of the server."""
     from rpcserver.api import (
+        keys,
         perms,
         pull,
         repo_content,
@@ -21,6 +22,6 @@ def build_registry() -> Registry:
 
     registry = Registry()
     for module in (server, users, user_groups, repos, repo_create, repo_content, pull,
-                   repo_groups, perms):
+                   repo_groups, perms, keys):
         registry.include(module.registry)
     return registry

@@ -42,6 +42,9 @@ class Config:
     git_stall_timeout: int = 60
     #: Network fetches (create_repo with clone_uri, pull) one user may run at once; 0: any.
     max_fetches_per_user: int = 2
+    #: The longest an API key made through the API may live, in seconds (create_api_key's
+    #: ``expires`` is bounded by it, and a key made without ``expires`` gets it); 0: no bound.
+    max_key_lifetime: int = 0
     #: The keys that encrypt stored clone_uri passwords; made on first need.
     secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
     #: Where this config was read from (None: defaults and environment only).

@@ -1,9 +1,11 @@
 """API keys and passwords.
 
-An API key is ``rpck_`` followed by 43 URL-safe characters from ``secrets`` (256 bits); the
-prefix lets secret scanners and people recognise one. Only its SHA-256 digest is stored, so a
-stolen database holds no usable key. A SHA-256 (not a slow hash) is right here: the key has
-full entropy, and the lookup is one indexed query per request.
+An API key is ``rpck_``, 32 random base62 characters from ``secrets`` (190 bits) and a
+6-character checksum of them (keys made before the checksum: ``rpck_`` and 43 URL-safe
+characters, still valid); the prefix and the checksum let secret scanners and people
+recognise one, and a mistyped key is refused without a query. Only its SHA-256 digest is
+stored, so a stolen database holds no usable key. A SHA-256 (not a slow hash) is right here:
+the key has full entropy, and the lookup is one indexed query per request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import string
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +38,12 @@ from rpcserver.domain.scopes import parse as parse_scopes
 
 log = logging.getLogger(__name__)
 
-KEY_LENGTH = len(KEY_PREFIX) + 43
+#: A key made before keys had a checksum: the prefix and 43 URL-safe characters.
+OLD_KEY_LENGTH = len(KEY_PREFIX) + 43
+#: A key now: the prefix, 32 random base62 characters and a 6-character base62 CRC32 of them.
+KEY_RANDOM, KEY_CHECKSUM = 32, 6
+KEY_LENGTH = len(KEY_PREFIX) + KEY_RANDOM + KEY_CHECKSUM
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 DEFAULT_USER_ID = 1
 #: At most this many keys outside the body (docs/protocol.md): each distinct one costs a
 #: statement, and no client needs more than one.
@@ -47,7 +56,19 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def new_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+    """``rpck_`` + 32 random base62 characters (190 bits) + their checksum, GitHub's token
+    format: a secret scanner can tell a real key from noise without asking the server."""
+    random = "".join(secrets.choice(_BASE62) for _ in range(KEY_RANDOM))
+    return KEY_PREFIX + random + _checksum(random)
+
+
+def _checksum(random: str) -> str:
+    value = zlib.crc32(random.encode("ascii"))
+    digits = []
+    for _ in range(KEY_CHECKSUM):
+        value, digit = divmod(value, 62)
+        digits.append(_BASE62[digit])
+    return "".join(reversed(digits))
 
 
 def key_digest(key: str) -> str:
@@ -55,8 +76,16 @@ def key_digest(key: str) -> str:
 
 
 def is_key_shaped(key: object) -> bool:
-    return (isinstance(key, str) and len(key) == KEY_LENGTH and key.startswith(KEY_PREFIX)
-            and key.isascii())
+    """A key of ours: the current form with a checksum that holds (one that does not is
+    refused without a query), or the older form without one."""
+    if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or not key.isascii():
+        return False
+    if len(key) == OLD_KEY_LENGTH:
+        return True
+    if len(key) != KEY_LENGTH or not key[len(KEY_PREFIX):].isalnum():
+        return False
+    random, checksum = key[len(KEY_PREFIX):-KEY_CHECKSUM], key[-KEY_CHECKSUM:]
+    return hmac.compare_digest(_checksum(random), checksum)
 
 
 def issue_api_key(session: Session, user: User, *, description: str = "",

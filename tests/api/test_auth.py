@@ -12,7 +12,7 @@ from werkzeug.test import Client
 
 from rpcserver.db.database import Database
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
-from rpcserver.domain.auth import KEY_PREFIX, key_digest
+from rpcserver.domain.auth import KEY_LENGTH, KEY_PREFIX, is_key_shaped, key_digest
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"
@@ -21,7 +21,8 @@ INVALID = "Invalid API key"
 def test_keys_are_stored_only_as_digests(db: Database, admin_key: str) -> None:
     with db.transaction(write=False) as session:
         rows = session.scalars(select(ApiKey)).all()
-    assert admin_key.startswith(KEY_PREFIX) and len(admin_key) == 48
+    assert admin_key.startswith(KEY_PREFIX) and len(admin_key) == KEY_LENGTH
+    assert is_key_shaped(admin_key)
     assert [r.digest for r in rows] == [key_digest(admin_key)]
     assert all(admin_key not in (r.digest, r.suffix, r.description) for r in rows)
 

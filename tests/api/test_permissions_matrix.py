@@ -197,6 +197,20 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("pull", RHODECODE): Spec("repository", lambda r: {"repo": r}, passing(ADMIN_ONLY),
                               dialect=RHODECODE),
     ("rescan_repos", KALLITHEA): Spec(None, lambda _: {}, ADMIN_1),
+    # API keys and allowed addresses
+    ("create_api_key", KALLITHEA): Spec("user", lambda u: {"userid": u, "description": "m"},
+                                        SELF_OR_ADMIN),
+    ("get_api_keys", KALLITHEA): Spec("user", lambda u: {"userid": u}, SELF_OR_ADMIN),
+    # A key nobody has: whoever asks passes the check and is told it does not exist.
+    ("revoke_api_key", KALLITHEA): Spec(None, lambda _: {"key_id": 999_999},
+                                        passing(ANYONE_1)),
+    ("rotate_api_key", KALLITHEA): Spec(None, lambda _: {"key_id": 999_999},
+                                        passing(ANYONE_1)),
+    # 0.0.0.0/0 keeps the admin's own calls (from 127.0.0.1) allowed after it is added.
+    ("add_user_ip", KALLITHEA): Spec("user", lambda u: {"userid": u, "ip_range": "0.0.0.0/0"},
+                                     ADMIN_ONLY),
+    ("remove_user_ip", KALLITHEA): Spec(
+        "user", lambda u: {"userid": u, "ip_range": "192.0.2.0/24"}, passing(ADMIN_ONLY)),
     # repository grants; `public` is a user group everyone can read
     ("grant_user_permission", KALLITHEA): Spec(
         "repository", lambda r: {"repoid": r, "userid": "nobody", "perm": "repository.read"},
