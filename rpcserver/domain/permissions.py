@@ -35,9 +35,10 @@ from rpcserver.domain.scopes import ScopeRefused
 # --- Scopes: what the key may do below the user's rights -----------------------------------
 
 
-def check_scope(ctx: Context, method: Method, args: dict[str, Any]) -> None:
-    """Refuse the call when the key's scopes do not reach ``method``; run after the method's
-    own requirement passed (the repository it names is then the caller's to see)."""
+def check_scope(ctx: Context, method: Method, args: dict[str, Any], called: str) -> None:
+    """Refuse the call when the key's scopes do not reach ``method`` (``called``: the name
+    the call used, an alias maybe); run after the method's own requirement passed (the
+    repository it names is then the caller's to see)."""
     scopes = ctx.scopes
     if scopes.reaches(method):
         return
@@ -49,7 +50,7 @@ def check_scope(ctx: Context, method: Method, args: dict[str, Any]) -> None:
             row = found[0] if found is not None else None
         repository = row.name if row is not None else None
     if not scopes.allows(method, repository):
-        raise ScopeRefused(method.name)
+        raise ScopeRefused(called)
 
 
 # --- Requirements: what a method needs -----------------------------------------------------

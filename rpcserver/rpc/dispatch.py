@@ -146,7 +146,7 @@ class Dispatcher:
             raise NoSuchMethod(name)
         args = method.check_args(envelope.args)
         method.permission.check(ctx, args)
-        check_scope(ctx, method, args)
+        check_scope(ctx, method, args, name)
         return method.handler(ctx, **args)
 
     def _first_transaction(self, credential: Credential, found: FoundKey | None,
