@@ -27,7 +27,7 @@ from sqlalchemy import Connection, update
 from sqlalchemy.exc import DBAPIError
 
 from rpcserver.core.config import Config
-from rpcserver.core.credentials import API_KEY, ApiRequest, Credential
+from rpcserver.core.credentials import API_KEY, BASIC, BEARER, ApiRequest, Credential
 from rpcserver.core.errors import (
     ApiError,
     DatabaseUnavailable,
@@ -62,16 +62,22 @@ class Dispatcher:
 
     def handle(self, request: ApiRequest) -> dict[str, Any]:
         """Answer one HTTP request's envelope; never raises."""
+        outside = request.outside_body()
+        in_header = [c for c in outside if c.kind in (BEARER, BASIC)]
         try:
-            envelope = protocol.decode(request.body)
+            envelope = protocol.decode(request.body, key_in_header=bool(in_header))
         except ProtocolError as exc:
             return protocol.answer(exc.id, None, exc.text, has_id=exc.has_id)
-        credential = Credential(API_KEY, secret=envelope.api_key)
+        # Without a key in the body, the header's authenticates; every other key the request
+        # presents must then be one of the same user's (docs/authentication.md).
+        secret = envelope.api_key if envelope.api_key is not None or not in_header \
+            else in_header[0].secret
+        credential = Credential(API_KEY, secret=secret)
         method = self._find(envelope)
         try:
             result = self._run(envelope.method, method, credential, request.client_ip,
                                partial(self._run_method, envelope, method),
-                               outside=request.outside_body())
+                               outside=outside)
         except ApiError as exc:
             return protocol.answer(envelope.id, None, exc.text, has_id=envelope.has_id)
         except DBAPIError as exc:

@@ -90,7 +90,9 @@ def _check_storable(value: Any) -> None:
             pending.extend(item)
 
 
-def decode(body: bytes) -> Envelope:
+def decode(body: bytes, *, key_in_header: bool = False) -> Envelope:
+    """The envelope; with ``key_in_header`` (an ``Authorization`` header carries a key) the
+    body's ``api_key`` may be left out (API.md §1 row 6; it is then None)."""
     data = parse_json(body)
     if not isinstance(data, dict):
         raise ProtocolError("Incorrect JSON query: body must be a JSON object")
@@ -101,7 +103,7 @@ def decode(body: bytes) -> Envelope:
         # recursion. Refused as the parser refuses a deeper one (row 4).
         raise ProtocolError(NESTING_TOO_DEEP)
     for key in REQUIRED_KEYS:
-        if key not in data:
+        if key not in data and not (key == "api_key" and key_in_header):
             answer_id = None if key == "api_key" else id_
             raise ProtocolError(f"Incorrect JSON query missing '{key}'", id=answer_id,
                                 has_id=has_id)
@@ -111,7 +113,7 @@ def decode(body: bytes) -> Envelope:
     elif not isinstance(args, dict):
         raise ProtocolError("Incorrect JSON query: 'args' must be an object", id=id_,
                             has_id=has_id)
-    return Envelope(id=id_, has_id=has_id, api_key=data["api_key"], method=data["method"],
+    return Envelope(id=id_, has_id=has_id, api_key=data.get("api_key"), method=data["method"],
                     args=args)
 
 

@@ -148,14 +148,31 @@ def test_a_revoked_expired_or_deactivated_outside_key_refuses(client: Client, db
 
 
 def test_a_query_key_does_not_replace_the_body_key(client: Client, admin_key: str) -> None:
-    """Today a key outside the body is checked, never used (the tokens issue may): the body
-    still needs its own, as in Kallithea."""
+    """A query key is checked, never used, as in Kallithea: the body still needs its own."""
     assert call(client, "not a key", query=f"?api_key={admin_key}")["error"] == INVALID
     body = {"id": 3, "method": "test", "args": {"args": 1}}
-    response = client.post(f"/_admin/api?api_key={admin_key}", data=json.dumps(body),
-                           headers=bearer(admin_key))
+    response = client.post(f"/_admin/api?api_key={admin_key}", data=json.dumps(body))
     assert response.get_json() == {"id": None, "result": None,
                                    "error": "Incorrect JSON query missing 'api_key'"}
+
+
+def test_a_header_key_authenticates_without_one_in_the_body(client: Client, admin_key: str,
+                                                            db: Database) -> None:
+    """Bearer and Basic make the body's api_key optional (docs/authentication.md); any other
+    key the request presents must still be one of the same user's."""
+    body = json.dumps({"id": 3, "method": "get_user", "args": {}})
+    for headers in (bearer(admin_key), basic("admin", admin_key)):
+        answer = client.post("/_admin/api", data=body, headers=headers).get_json()
+        assert answer["error"] is None and answer["result"]["username"] == "admin"
+    assert client.post("/_admin/api", data=body,
+                       headers=basic("bob", admin_key)).get_json()["error"] == INVALID
+    other = second_key(db, "admin")
+    answer = client.post(f"/_admin/api?api_key={other}", data=body,
+                         headers=bearer(admin_key)).get_json()
+    assert answer["result"]["username"] == "admin"
+    answer = client.post("/_admin/api?api_key=rpck_wrong", data=body,
+                         headers=bearer(admin_key)).get_json()
+    assert answer["error"] == INVALID
 
 
 def test_too_many_keys_outside_are_refused(client: Client, admin_key: str) -> None:
