@@ -148,6 +148,13 @@ def _need_admin_scope(ctx: Context, method: str, what: str) -> None:
         raise ScopeRefused(method)
 
 
+def _not_with_a_token(ctx: CallContext, method: str) -> None:
+    """An exchanged token manages no keys: a short-lived token could otherwise make itself a
+    key that never expires."""
+    if ctx.key_id is not None and ctx.session.get_one(ApiKey, ctx.key_id).parent_id is not None:
+        raise ScopeRefused(method)
+
+
 def _new_key(ctx: CallContext, user: User, *, description: str, expires_on: dt.datetime | None,
              scopes: Scopes, ip_ranges: str | None) -> tuple[str, ApiKey]:
     secret, key = issue_api_key(ctx.session, user, description=description,
@@ -168,6 +175,7 @@ def create_api_key(ctx: CallContext, description: str = "", userid: Any = None,
     """A new API key for the caller (an admin: for ``userid``); the secret is in this
     answer only. ``expires``: seconds from now or an ISO 8601 date; ``scopes`` limit it below
     its user's rights (default: all of them); ``ip_ranges``: where it may be used from."""
+    _not_with_a_token(ctx, "create_api_key")
     user = _target_user(ctx, userid)
     secret, key = _new_key(ctx, user, description=description,
                            expires_on=_expires_on(ctx, expires), scopes=_scopes(ctx, scopes),
@@ -182,7 +190,7 @@ _RECORD_COLUMNS = (ApiKey.id, ApiKey.description, ApiKey.suffix, ApiKey.created_
                    ApiKey.last_used_on, ApiKey.expires_on, ApiKey.scopes, ApiKey.ip_ranges,
                    ApiKey.revoked_on, User.username)
 _KEYS = (select(*_RECORD_COLUMNS).join(User, User.id == ApiKey.user_id)
-         .where(ApiKey.id > bindparam("last", type_=Integer))
+         .where(ApiKey.parent_id.is_(None), ApiKey.id > bindparam("last", type_=Integer))
          .order_by(ApiKey.id).limit(bindparam("n", type_=Integer)))
 
 
@@ -233,9 +241,10 @@ def get_api_keys(ctx: ReadContext, userid: Any = None, all_users: bool = False,
 def _key_of(ctx: CallContext, key_id: int, method: str) -> tuple[ApiKey, User]:
     """The key ``key_id``, if the caller may manage it: its own, or (an admin's key with the
     admin scope) anyone's. Another user's key is "does not exist" to a non-admin."""
+    _not_with_a_token(ctx, method)
     key = ctx.session.get(ApiKey, key_id)
     missing = ApiError(f"API key `{key_id}` does not exist")
-    if key is None:
+    if key is None or key.parent_id is not None:  # a token is no key to manage
         raise missing
     if key.user_id != ctx.caller.id:
         if not ctx.caller.admin:

@@ -45,6 +45,10 @@ class Config:
     #: The longest an API key made through the API may live, in seconds (create_api_key's
     #: ``expires`` is bounded by it, and a key made without ``expires`` gets it); 0: no bound.
     max_key_lifetime: int = 0
+    #: The name ``/_admin/token`` answers for (its ``service`` parameter).
+    token_service: str = "rpcserver"  # noqa: S105 (a service name, not a secret)
+    #: How long an exchanged token lives, in seconds (at least 60).
+    token_expires_in: int = 3600
     #: The keys that encrypt stored clone_uri passwords; made on first need.
     secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
     #: Where this config was read from (None: defaults and environment only).
@@ -104,6 +108,12 @@ class Config:
         if not 1 <= self.git_stall_timeout <= self.git_timeout:
             raise ConfigError("git_stall_timeout must be at least 1 second and at most "
                               "git_timeout")
+        if self.max_key_lifetime < 0:
+            raise ConfigError("max_key_lifetime must be 0 (no bound) or more seconds")
+        if self.token_expires_in < 60:
+            raise ConfigError("token_expires_in must be at least 60 seconds")
+        if not self.token_service:
+            raise ConfigError("token_service must not be empty")
         if self.max_fetches_per_user < 0:
             raise ConfigError("max_fetches_per_user must be 0 (no limit) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

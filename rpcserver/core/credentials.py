@@ -32,6 +32,8 @@ WHERE = {QUERY_API_KEY: "the api_key query parameter",
 
 #: What our API keys begin with (``domain.auth`` makes them).
 KEY_PREFIX = "rpck_"
+#: What a token exchanged at ``/_admin/token`` begins with (a short-lived key).
+TOKEN_PREFIX = "rpct_"  # noqa: S105 (a prefix, not a secret)
 #: A Kallithea API key: 40 hexadecimal characters (a SHA-1 digest).
 _KALLITHEA_KEY = re.compile(r"[0-9a-fA-F]{40}")
 
@@ -82,7 +84,8 @@ class ApiRequest:
 
 def is_api_key_like(secret: str) -> bool:
     """Whether ``secret`` is meant as an API key: ours (by its prefix) or Kallithea's."""
-    return secret.startswith(KEY_PREFIX) or _KALLITHEA_KEY.fullmatch(secret) is not None
+    return (secret.startswith((KEY_PREFIX, TOKEN_PREFIX))
+            or _KALLITHEA_KEY.fullmatch(secret) is not None)
 
 
 def _authorization(value: str) -> Iterator[Credential]:

@@ -115,6 +115,10 @@ class ApiKey(Base):
                                         server_default="all")
     #: Networks the key may be used from, space-separated; None: wherever its user may.
     ip_ranges: Mapped[str | None] = mapped_column(String(2048))
+    #: A token exchanged at ``/_admin/token`` is a short-lived key whose parent is the key it
+    #: was exchanged with: revoking, rotating or deleting the parent ends it.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 

@@ -27,9 +27,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from rpcserver.core.credentials import API_KEY, BASIC, KEY_PREFIX, LOCAL_CLI, WHERE, Credential
+from rpcserver.core.credentials import (
+    API_KEY,
+    BASIC,
+    KEY_PREFIX,
+    LOCAL_CLI,
+    TOKEN_PREFIX,
+    WHERE,
+    Credential,
+)
 from rpcserver.core.errors import ApiError, InvalidApiKey
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 from rpcserver.domain.context import ACTOR_FIELDS, Actor
@@ -55,11 +63,12 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-def new_api_key() -> str:
-    """``rpck_`` + 32 random base62 characters (190 bits) + their checksum, GitHub's token
-    format: a secret scanner can tell a real key from noise without asking the server."""
+def new_api_key(prefix: str = KEY_PREFIX) -> str:
+    """``rpck_`` (a token: ``rpct_``) + 32 random base62 characters (190 bits) + their
+    checksum, GitHub's token format: a secret scanner can tell a real key from noise without
+    asking the server."""
     random = "".join(secrets.choice(_BASE62) for _ in range(KEY_RANDOM))
-    return KEY_PREFIX + random + _checksum(random)
+    return prefix + random + _checksum(random)
 
 
 def _checksum(random: str) -> str:
@@ -78,9 +87,10 @@ def key_digest(key: str) -> str:
 def is_key_shaped(key: object) -> bool:
     """A key of ours: the current form with a checksum that holds (one that does not is
     refused without a query), or the older form without one."""
-    if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or not key.isascii():
+    if not isinstance(key, str) or not key.startswith((KEY_PREFIX, TOKEN_PREFIX)) \
+            or not key.isascii():
         return False
-    if len(key) == OLD_KEY_LENGTH:
+    if len(key) == OLD_KEY_LENGTH and key.startswith(KEY_PREFIX):
         return True
     if len(key) != KEY_LENGTH or not key[len(KEY_PREFIX):].isalnum():
         return False
@@ -124,6 +134,8 @@ class KeyUse:
     scopes: Scopes = FULL
     #: The networks the key may be used from (None: wherever its user may).
     ip_ranges: tuple[str, ...] | None = None
+    #: For an exchanged token, the key it was exchanged with.
+    parent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,17 +154,21 @@ class Caller:
 _has_ip_rules = (select(UserIpRule.id)
                  .where(UserIpRule.user_id.in_([User.id, DEFAULT_USER_ID]))
                  .exists())
+#: An exchanged token's parent key: revoked or expired, it takes its tokens with it.
+_parent = aliased(ApiKey, name="parent")
 #: The user's public columns (an ``Actor``'s): the password hash stays in the database.
 _USER_ATTRIBUTES = tuple((name, getattr(User, name)) for name in ACTOR_FIELDS)
 #: The key's columns and the IP-rule flag, by the names ``_checked`` reads them by.
 _KEY_COLUMNS = {"key_id": ApiKey.id, "digest": ApiKey.digest, "revoked_on": ApiKey.revoked_on,
                 "expires_on": ApiKey.expires_on, "last_used_on": ApiKey.last_used_on,
                 "scopes": ApiKey.scopes, "ip_ranges": ApiKey.ip_ranges,
-                "has_ip_rules": _has_ip_rules}
+                "parent_id": ApiKey.parent_id, "parent_revoked_on": _parent.revoked_on,
+                "parent_expires_on": _parent.expires_on, "has_ip_rules": _has_ip_rules}
 _KEY_LOOKUP = (
     select(*(column.label(f"user_{name}") for name, column in _USER_ATTRIBUTES),
            *(column.label(name) for name, column in _KEY_COLUMNS.items()))
     .join_from(ApiKey, User, ApiKey.user_id == User.id)
+    .outerjoin(_parent, _parent.id == ApiKey.parent_id)
     .where(ApiKey.digest == bindparam("digest"))
 )
 _IP_RULES = select(UserIpRule.ip_addr).where(
@@ -354,13 +370,20 @@ def _checked(digest: str, row: Mapping[Any, Any]) -> FoundKey:
         raise InvalidApiKey("digest mismatch")
     if revoked_on is not None:
         raise InvalidApiKey(f"revoked key id {key_id} of user id {user_id}")
-    if expires_on is not None and expires_on <= utcnow():
+    now = utcnow()
+    if expires_on is not None and expires_on <= now:
         raise InvalidApiKey(f"expired key id {key_id} of user id {user_id}")
+    if row["parent_id"] is not None and (
+            row["parent_revoked_on"] is not None
+            or (row["parent_expires_on"] is not None and row["parent_expires_on"] <= now)):
+        raise InvalidApiKey(f"token id {key_id}: its key id {row['parent_id']} was revoked "
+                            "or expired")
     if not user.active or user_id == DEFAULT_USER_ID:
         raise InvalidApiKey(f"inactive user id {user_id}")
     ranges = row["ip_ranges"]
     key = KeyUse(id=key_id, last_used_on=row["last_used_on"], scopes=_scopes_of(row["scopes"]),
-                 ip_ranges=tuple(ranges.split()) if ranges is not None else None)
+                 ip_ranges=tuple(ranges.split()) if ranges is not None else None,
+                 parent_id=row["parent_id"])
     return FoundKey(user=user, key=key, has_ip_rules=bool(row["has_ip_rules"]))
 
 

@@ -27,7 +27,9 @@ from rpcserver.core.errors import ApiError
 from rpcserver.core.registry import ADMIN_SCOPE, PULL, PUSH, READ_SCOPE, WRITE_SCOPE, Method
 
 ALL = "all"
-_LEVELS = {READ_SCOPE: 1, WRITE_SCOPE: 2, ADMIN_SCOPE: 3, ALL: 3}
+#: A token granted none of what it asked for (``/_admin/token``): it can call nothing.
+NONE = "none"
+_LEVELS = {NONE: 0, READ_SCOPE: 1, WRITE_SCOPE: 2, ADMIN_SCOPE: 3, ALL: 3}
 REPOSITORY, REPO_GROUP = "repository", "repo_group"
 #: At most this many scopes on one key, and this long a scope.
 MAX_SCOPES = 32

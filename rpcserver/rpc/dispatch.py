@@ -104,12 +104,15 @@ class Dispatcher:
         return self._run(name, method, credential, None,
                          partial(self._run_method, envelope, method))
 
-    def run(self, credential: Credential, name: str, work: Callable[[CallContext], T]) -> T:
+    def run(self, credential: Credential, name: str, work: Callable[[CallContext], T], *,
+            client_ip: str | None = None, outside: tuple[Credential, ...] = ()) -> T:
         """Run ``work`` as a writing call that is no API method (the admin command's
-        ``create-api-key``): authenticated, in one transaction, with the call's hooks."""
+        ``create-api-key``, a token exchange): authenticated, in one transaction, with the
+        call's hooks."""
         # A write: ``_run`` hands ``work`` a ``CallContext``.
-        return cast(T, self._run(name, None, credential, None,
-                                 cast(Callable[[Context], Any], work), write=True))
+        return cast(T, self._run(name, None, credential, client_ip,
+                                 cast(Callable[[Context], Any], work), write=True,
+                                 outside=outside))
 
     def _find(self, envelope: protocol.Envelope) -> Method | None:
         name = envelope.method

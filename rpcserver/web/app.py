@@ -2,7 +2,8 @@
 
 ``POST``/``GET /_admin/api`` always answers HTTP 200 with a JSON envelope; other HTTP methods
 get 405, and so does a request asking for a method override (a ``_method`` query parameter, as
-Kallithea), other paths 404.
+Kallithea). ``GET /_admin/token`` exchanges a key for a token (``web.token``). Other paths
+404.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rpcserver.domain.repositories import name_known
 from rpcserver.rpc import protocol
 from rpcserver.rpc.dispatch import Dispatcher
 from rpcserver.vcs import Store, journal
+from rpcserver.web.token import TOKEN_PATH, token_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -48,6 +50,10 @@ class ApiApp:
                  start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
+            if request.path == TOKEN_PATH:
+                if request.method != "GET":
+                    raise MethodNotAllowed(valid_methods=("GET",))
+                return token_response(self.dispatcher, request)(environ, start_response)
             if request.path not in API_PATHS:
                 raise NotFound()
             if request.method not in API_METHODS:
