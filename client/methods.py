@@ -15,12 +15,14 @@ from importlib import resources
 
 @dataclass(frozen=True)
 class Method:
-    """One API method: its name, its arguments (required first) and what it is for."""
+    """One API method: its name, its arguments (required first), what it is for and the
+    key scope it needs (``read``, ``write`` or ``admin``)."""
 
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
     summary: str
+    scope: str = ""
 
     @property
     def signature(self) -> str:
@@ -31,7 +33,8 @@ class Method:
 def _load() -> tuple[Method, ...]:
     text = resources.files("client").joinpath("methods.json").read_text(encoding="utf-8")
     return tuple(
-        Method(m["name"], tuple(m["required"]), tuple(m["optional"]), m["summary"])
+        Method(m["name"], tuple(m["required"]), tuple(m["optional"]), m["summary"],
+               m.get("scope", ""))
         for m in json.loads(text)["methods"]
     )
 

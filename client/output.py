@@ -36,6 +36,7 @@ def render_methods(methods: tuple[Method, ...], output_format: str) -> str:
                     "required": list(m.required),
                     "optional": list(m.optional),
                     "summary": m.summary,
+                    "scope": m.scope,
                 }
                 for m in methods
             ]
@@ -43,5 +44,5 @@ def render_methods(methods: tuple[Method, ...], output_format: str) -> str:
     lines = []
     for m in methods:
         lines.append(f"{m.name} {m.signature}".rstrip())
-        lines.append(f"    {m.summary}")
+        lines.append(f"    {m.summary} (scope: {m.scope})" if m.scope else f"    {m.summary}")
     return "\n".join(lines)

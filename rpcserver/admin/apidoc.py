@@ -59,6 +59,11 @@ def method_section(name: str, method: Method) -> str:
     if method.aliases:
         lines += [f"Also callable as: {', '.join(f'`{a}`' for a in method.aliases)}.", ""]
     lines += [f"Who may call: {method.permission.description}.", ""]
+    scope = f"Key scope: `{method.scope}`"
+    if method.repository_right is not None:
+        scope += (f", or `repository:<name>:{method.repository_right}` on the repository "
+                  f"`{method.repository_arg}` names")
+    lines += [scope + " (docs/authentication.md).", ""]
     if method.params:
         defaults = method.defaults()
         lines += ["| argument | type | required / default |", "|---|---|---|"]
@@ -102,8 +107,10 @@ def arguments(method: Method) -> tuple[list[str], list[str]]:
     return [n for n in names if n not in defaults], [n for n in names if n in defaults]
 
 
-def client_methods(registry: Registry) -> Iterator[tuple[str, list[str], list[str], str]]:
-    """(name, required, optional, summary) for every name a client can call, aliases included.
+def client_methods(registry: Registry
+                   ) -> Iterator[tuple[str, list[str], list[str], str, str]]:
+    """(name, required, optional, summary, scope) for every name a client can call, aliases
+    included.
 
     The RhodeCode 1.2 dialect is left out: it answers only id-less envelopes, and the client
     always sends an id (every RhodeCode name also exists in the Kallithea dialect).
@@ -112,7 +119,7 @@ def client_methods(registry: Registry) -> Iterator[tuple[str, list[str], list[st
         if method.dialect == RHODECODE:
             continue
         required, optional = arguments(method)
-        yield name, required, optional, first_sentence(method.summary)
+        yield name, required, optional, first_sentence(method.summary), method.scope
 
 
 def client_table(registry: Registry) -> str:
@@ -120,8 +127,9 @@ def client_table(registry: Registry) -> str:
     table = {
         "generated_by": "make docs (python -m rpcserver.admin.apidoc --client-table); do not edit",
         "methods": [{"name": name, "required": required, "optional": optional,
-                     "summary": summary}
-                    for name, required, optional, summary in client_methods(registry)],
+                     "summary": summary, "scope": scope}
+                    for name, required, optional, summary, scope
+                    in client_methods(registry)],
     }
     return json.dumps(table, indent=2, ensure_ascii=False) + "\n"
 

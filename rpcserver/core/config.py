@@ -45,6 +45,10 @@ class Config:
     #: The longest an API key made through the API may live, in seconds (create_api_key's
     #: ``expires`` is bounded by it, and a key made without ``expires`` gets it); 0: no bound.
     max_key_lifetime: int = 0
+    #: Failed authentications from one address (or for one username) within
+    #: ``failed_login_window`` seconds before further calls are refused for a while; 0: no limit.
+    max_failed_logins: int = 20
+    failed_login_window: int = 60
     #: The name ``/_admin/token`` answers for (its ``service`` parameter).
     token_service: str = "rpcserver"  # noqa: S105 (a service name, not a secret)
     #: How long an exchanged token lives, in seconds (at least 60).
@@ -110,6 +114,9 @@ class Config:
                               "git_timeout")
         if self.max_key_lifetime < 0:
             raise ConfigError("max_key_lifetime must be 0 (no bound) or more seconds")
+        if self.max_failed_logins < 0 or self.failed_login_window < 1:
+            raise ConfigError("max_failed_logins must be 0 (no limit) or more, and "
+                              "failed_login_window at least 1 second")
         if self.token_expires_in < 60:
             raise ConfigError("token_expires_in must be at least 60 seconds")
         if not self.token_service:

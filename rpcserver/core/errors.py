@@ -109,6 +109,15 @@ class DatabaseUnavailable(ApiError):
     text = "Database unavailable, try again"
 
 
+class TooManyFailures(ApiError):
+    """Too many failed authentications from one address (or for one username) lately."""
+
+    code = -32006
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many failed logins, try again in {seconds} s")
+
+
 class InternalError(ApiError):
     code = -32603
     text = "Internal server error"

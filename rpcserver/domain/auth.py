@@ -1,24 +1,17 @@
-"""API keys and passwords.
+"""API keys and passwords: authenticating a call.
 
-An API key is ``rpck_``, 32 random base62 characters from ``secrets`` (190 bits) and a
-6-character checksum of them (keys made before the checksum: ``rpck_`` and 43 URL-safe
-characters, still valid); the prefix and the checksum let secret scanners and people
-recognise one, and a mistyped key is refused without a query. Only its SHA-256 digest is
-stored, so a stolen database holds no usable key. A SHA-256 (not a slow hash) is right here:
-the key has full entropy, and the lookup is one indexed query per request.
+What a key looks like is ``key_format``. Only a key's SHA-256 digest is stored, so a stolen
+database holds no usable key. A SHA-256 (not a slow hash) is right here: the key has full
+entropy, and the lookup is one indexed query per request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import hmac
 import ipaddress
 import logging
-import secrets
-import string
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,26 +25,19 @@ from sqlalchemy.orm import Session, aliased
 from rpcserver.core.credentials import (
     API_KEY,
     BASIC,
-    KEY_PREFIX,
     LOCAL_CLI,
-    TOKEN_PREFIX,
     WHERE,
     Credential,
 )
 from rpcserver.core.errors import ApiError, InvalidApiKey
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 from rpcserver.domain.context import ACTOR_FIELDS, Actor
+from rpcserver.domain.key_format import is_key_shaped, key_digest, new_api_key
 from rpcserver.domain.scopes import FULL, ScopeError, Scopes
 from rpcserver.domain.scopes import parse as parse_scopes
 
 log = logging.getLogger(__name__)
 
-#: A key made before keys had a checksum: the prefix and 43 URL-safe characters.
-OLD_KEY_LENGTH = len(KEY_PREFIX) + 43
-#: A key now: the prefix, 32 random base62 characters and a 6-character base62 CRC32 of them.
-KEY_RANDOM, KEY_CHECKSUM = 32, 6
-KEY_LENGTH = len(KEY_PREFIX) + KEY_RANDOM + KEY_CHECKSUM
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 DEFAULT_USER_ID = 1
 #: At most this many keys outside the body (docs/protocol.md): each distinct one costs a
 #: statement, and no client needs more than one.
@@ -61,41 +47,6 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 # OWASP's first recommended argon2id setting (19 MiB, 2 iterations, 1 lane).
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-
-
-def new_api_key(prefix: str = KEY_PREFIX) -> str:
-    """``rpck_`` (a token: ``rpct_``) + 32 random base62 characters (190 bits) + their
-    checksum, GitHub's token format: a secret scanner can tell a real key from noise without
-    asking the server."""
-    random = "".join(secrets.choice(_BASE62) for _ in range(KEY_RANDOM))
-    return prefix + random + _checksum(random)
-
-
-def _checksum(random: str) -> str:
-    value = zlib.crc32(random.encode("ascii"))
-    digits = []
-    for _ in range(KEY_CHECKSUM):
-        value, digit = divmod(value, 62)
-        digits.append(_BASE62[digit])
-    return "".join(reversed(digits))
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def is_key_shaped(key: object) -> bool:
-    """A key of ours: the current form with a checksum that holds (one that does not is
-    refused without a query), or the older form without one."""
-    if not isinstance(key, str) or not key.startswith((KEY_PREFIX, TOKEN_PREFIX)) \
-            or not key.isascii():
-        return False
-    if len(key) == OLD_KEY_LENGTH and key.startswith(KEY_PREFIX):
-        return True
-    if len(key) != KEY_LENGTH or not key[len(KEY_PREFIX):].isalnum():
-        return False
-    random, checksum = key[len(KEY_PREFIX):-KEY_CHECKSUM], key[-KEY_CHECKSUM:]
-    return hmac.compare_digest(_checksum(random), checksum)
 
 
 def issue_api_key(session: Session, user: User, *, description: str = "",

@@ -24,9 +24,9 @@ from rpcserver.core.errors import InvalidApiKey
 from rpcserver.core.registry import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
 from rpcserver.db.models import ApiKey, Level, utcnow
 from rpcserver.domain.access import resolve
-from rpcserver.domain.auth import key_digest, new_api_key
 from rpcserver.domain.context import CallContext
 from rpcserver.domain.grants import REPO, REPO_GROUP
+from rpcserver.domain.key_format import key_digest, new_api_key
 from rpcserver.domain.scopes import (
     NONE,
     REPOSITORY,

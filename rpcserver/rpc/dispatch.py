@@ -41,6 +41,7 @@ from rpcserver.db.database import Database, connection_lost, unavailable
 from rpcserver.db.models import ApiKey, User, utcnow
 from rpcserver.domain.auth import Caller, FoundKey, KeyLookup, authenticate, caller_of, needs_touch
 from rpcserver.domain.context import Actor, CallContext, Context, Deferred, ReadContext
+from rpcserver.domain.login_failures import LoginFailures
 from rpcserver.domain.permissions import check_scope
 from rpcserver.domain.scopes import FULL
 from rpcserver.rpc import protocol
@@ -59,6 +60,7 @@ class Dispatcher:
         self.db = db
         self.registry = registry
         self.keys = KeyLookup(db.read_engine or db.engine)
+        self.failures = LoginFailures(config.max_failed_logins, config.failed_login_window)
 
     def handle(self, request: ApiRequest) -> dict[str, Any]:
         """Answer one HTTP request's envelope; never raises."""
@@ -129,14 +131,20 @@ class Dispatcher:
         started = time.perf_counter()
         if write is None:
             write = method is not None and method.writes
+        subjects = _failure_subjects(client_ip, outside)
+        self.failures.check(subjects)
         try:
-            found = self.keys.find(credential, outside)
-        except InvalidApiKey as exc:
-            _log_refusal(client_ip, exc)
+            try:
+                found = self.keys.find(credential, outside)
+            except InvalidApiKey as exc:
+                _log_refusal(client_ip, exc)
+                raise
+            ctx, result = _once_more(name, partial(
+                self._first_transaction, credential, found, client_ip, work, write=write,
+                outside=outside))
+        except InvalidApiKey:
+            self.failures.record(subjects)
             raise
-        ctx, result = _once_more(name, partial(
-            self._first_transaction, credential, found, client_ip, work, write=write,
-            outside=outside))
         if isinstance(result, Deferred):
             result = self._finish(name, ctx, result)
         log.debug("%s by user id %s (%s) in %.1f ms", _loggable(name), ctx.caller.id,
@@ -253,6 +261,15 @@ class Dispatcher:
                                 .values(last_used_on=utcnow()))
         except Exception:
             log.exception("could not record the use of API key id %s", key_id)
+
+
+def _failure_subjects(client_ip: str | None,
+                      outside: tuple[Credential, ...]) -> list[str]:
+    """Who a failed authentication counts against: the address (none for the admin command
+    on the server's machine) and any username HTTP Basic named."""
+    subjects = [f"address {client_ip}"] if client_ip is not None else []
+    subjects += [f"user {c.username}" for c in outside if c.kind == BASIC and c.username]
+    return subjects
 
 
 def _touch_id(caller: Caller) -> int | None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.credentials import API_KEY, BASIC, ApiRequest, Credential
-from rpcserver.core.errors import ApiError, InvalidApiKey
+from rpcserver.core.errors import ApiError, InvalidApiKey, TooManyFailures
 from rpcserver.domain.tokens import BadScope, issue
 from rpcserver.rpc.dispatch import Dispatcher
 
@@ -47,6 +47,10 @@ def token_response(dispatcher: Dispatcher, request: Request) -> Response:
                                 client_ip=request.remote_addr, outside=(basic[0],))
     except InvalidApiKey:
         return _unauthorized("the username and API key do not match a usable key")
+    except TooManyFailures as exc:
+        response = _error(429, "TOOMANYREQUESTS", exc.text)
+        response.headers["Retry-After"] = exc.text.split(" in ")[1].removesuffix(" s")
+        return response
     except BadScope as exc:
         return _error(400, "INVALID_SCOPE", str(exc))
     except ApiError as exc:

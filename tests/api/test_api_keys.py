@@ -13,8 +13,8 @@ from rpcserver.api import build_registry
 from rpcserver.core.registry import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
 from rpcserver.db.database import Database
 from rpcserver.db.models import ApiKey
-from rpcserver.domain.auth import KEY_LENGTH, is_key_shaped, new_api_key
 from rpcserver.domain.context import Deferred
+from rpcserver.domain.key_format import KEY_LENGTH, is_key_shaped, new_api_key
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import event, select, update
 from werkzeug.test import Client
 
+from rpcserver.core.credentials import KEY_PREFIX
 from rpcserver.db.database import Database
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
-from rpcserver.domain.auth import KEY_LENGTH, KEY_PREFIX, is_key_shaped, key_digest
+from rpcserver.domain.key_format import KEY_LENGTH, is_key_shaped, key_digest
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.test import Client
 
 from rpcserver.core.config import Config, ConfigError
-from rpcserver.domain.auth import is_key_shaped
+from rpcserver.domain.key_format import is_key_shaped
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from rpcserver.db.models import ApiKey, utcnow
-from rpcserver.domain.auth import key_digest
+from rpcserver.domain.key_format import key_digest
 from tests import gitremotes
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import SmartHttp, Upstream, api_caller, leftovers, on_disk, snapshot

@@ -17,10 +17,17 @@ from urllib.parse import quote
 import pytest
 from werkzeug.test import Client
 
-from rpcserver.core.credentials import BASIC, BEARER, QUERY_API_KEY, ApiRequest, Credential
+from rpcserver.core.credentials import (
+    BASIC,
+    BEARER,
+    KEY_PREFIX,
+    QUERY_API_KEY,
+    ApiRequest,
+    Credential,
+)
 from rpcserver.db.database import Database
 from rpcserver.db.models import User, utcnow
-from rpcserver.domain.auth import KEY_PREFIX, MAX_OUTSIDE_KEYS, KeyLookup, issue_api_key
+from rpcserver.domain.auth import MAX_OUTSIDE_KEYS, KeyLookup, issue_api_key
 from rpcserver.web.app import ApiApp
 from tests.conftest import ApiUser
 from tests.server_process import ServerProcess
