@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import measure, populate, report, scaling, servers, wrk
+from . import auth_paths, measure, populate, report, scaling, servers, wrk
 from .calls import CALLS, Call
 
 HERE = Path(__file__).parent
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends:
                 print(f"== scaling on {backend}", flush=True)
                 results.scaling[backend] = scaling.run(
+                    backend, workdir, args.pg_url, progress=_progress)
+                print(f"== authentication paths on {backend}", flush=True)
+                results.auth_paths[backend] = auth_paths.run(
                     backend, workdir, args.pg_url, progress=_progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

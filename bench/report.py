@@ -54,6 +54,8 @@ class Results:
     seconds: float
     backends: dict[str, BackendResult] = field(default_factory=dict)
     scaling: dict[str, list[ScalingRow]] = field(default_factory=dict)
+    #: The auth part's rows (``bench.auth_paths.AuthRow``), by backend.
+    auth_paths: dict[str, list[Any]] = field(default_factory=dict)
     baseline_rss: list[float] = field(default_factory=list)
     minutes: float = 0.0
 
@@ -224,6 +226,10 @@ def render(results: Results) -> str:
                            f"{r.statements} | {r.p50_ms:.2f} | {r.relative:.2f} | "
                            f"{r.target or '-'} | {_yes(r.met) if r.target else '-'} |")
         out.append("")
+    if results.auth_paths:
+        from .auth_paths import render as render_auth_paths
+
+        out += render_auth_paths(results.auth_paths)
     out += ["## Worker memory (VmRSS after the run)", ""]
     for backend, result in results.backends.items():
         out.append(_rss_line(f"rpcserver on {backend}", result.worker_rss))
