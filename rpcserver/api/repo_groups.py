@@ -19,8 +19,8 @@ from rpcserver.core import schemas
 from rpcserver.core.errors import ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import RepoGroup, Repository
-from rpcserver.domain import rows, serialize
-from rpcserver.domain.access import readable_page, resolve
+from rpcserver.domain import paging, rows, serialize
+from rpcserver.domain.access import readable, resolve
 from rpcserver.domain.context import CallContext, Context, ReadContext
 from rpcserver.domain.grants import REPO_GROUP
 from rpcserver.domain.lookup import REPO_GROUP as REPO_GROUP_LABEL
@@ -43,8 +43,6 @@ from rpcserver.vcs.store import UnsafePath
 log = logging.getLogger(__name__)
 registry = Registry()
 
-#: The most groups one get_repo_groups call returns; page with ``offset`` beyond it.
-MAX_PAGE = 10_000
 
 REPOGROUPID = schemas.id_or_name()
 GROUP_NAME = schemas.string(min_length=1)
@@ -100,17 +98,24 @@ def get_repo_group_method(ctx: ReadContext, repogroupid: Any) -> dict[str, Any]:
 
 
 @registry.method("get_repo_groups",
-                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
-                                    offset=schemas.integer()),
+                 schema=schemas.obj(limit=paging.LIMIT, offset=paging.OFFSET, n=paging.N,
+                                    last=paging.LAST),
                  permission=ADMIN)
-def get_repo_groups(ctx: ReadContext, limit: int = MAX_PAGE,
-                    offset: int = 0) -> list[dict[str, Any]]:
-    """Every repository group, by id; at most ``limit`` (10,000) from ``offset``."""
-    groups = ctx.conn.execute(_GROUPS_PAGE, {"limit": limit, "offset": offset}).all()
+def get_repo_groups(ctx: ReadContext, limit: int | None = None,
+                    offset: int | None = None, n: int | None = None,
+                    last: str | None = None) -> list[dict[str, Any]]:
+    """Every repository group, by id (Kallithea's order); with ``n`` and ``last``, the ``n``
+    next after ``last`` by full path. Without ``n``, more than ``max_list_items`` (10,000)
+    are refused: page. The older ``limit`` and ``offset``: by id, at most ``limit`` from
+    ``offset``."""
+    groups = paging.rows(ctx.conn, _GROUPS, "get_repo_groups", ctx.config.max_list_items, {},
+                         n=n, last=last, limit=limit, offset=offset)
     return _serialize(ctx, groups)
 
 
-_GROUPS_PAGE = readable_page(rows.select_of(REPO_GROUP), REPO_GROUP, admin=True)
+# Admin only: every group, no permission filter.
+_GROUPS = paging.Pages.of(readable(rows.select_of(REPO_GROUP), REPO_GROUP, admin=True),
+                          key=RepoGroup.name, whole_order=RepoGroup.id, ident=RepoGroup.id)
 
 
 def _parent_named(ctx: CallContext, path: str | None) -> RepoGroup | None:

@@ -12,15 +12,15 @@ import logging
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy import Integer, bindparam, select
 
 from rpcserver.core import schemas
 from rpcserver.core.errors import AccessDenied, ApiError, InvalidArg, NotFound
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import Level, RepoFollower, Repository, User
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import clone_uri_at_rest, rows, serialize
-from rpcserver.domain.access import USER_PARAM, level_on, readable_page, resolve
+from rpcserver.domain import clone_uri_at_rest, paging, rows, serialize
+from rpcserver.domain.access import USER_PARAM, level_on, readable, resolve
 from rpcserver.domain.context import CallContext, ReadContext
 from rpcserver.domain.grants import (
     DEFAULT_USER_ID,
@@ -49,8 +49,6 @@ from rpcserver.vcs.store import parent_of
 log = logging.getLogger(__name__)
 registry = Registry()
 
-#: The most repositories one get_repos call returns; page with ``offset`` beyond it.
-MAX_PAGE = 10_000
 #: get_repo's ``with_revision_names`` lists at most this many branches and tags together.
 MAX_REVISION_NAMES = 10_000
 
@@ -102,21 +100,26 @@ _FOLLOWERS = (select(*rows.USER_COLUMNS)
 
 
 @registry.method("get_repos",
-                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
-                                    offset=schemas.integer()),
+                 schema=schemas.obj(limit=paging.LIMIT, offset=paging.OFFSET, n=paging.N,
+                                    last=paging.LAST),
                  permission=ANYONE)
-def get_repos(ctx: ReadContext, limit: int = MAX_PAGE,
-              offset: int = 0) -> list[dict[str, Any]]:
-    """The repositories the caller can read (an admin: all), by id; at most ``limit``
-    (10,000) from ``offset``. Never runs git: ``last_changeset`` is cached."""
-    found = ctx.conn.execute(_repositories_page(ctx.caller.admin),
-                             {USER_PARAM: ctx.caller.id, "limit": limit, "offset": offset})
+def get_repos(ctx: ReadContext, limit: int | None = None,
+              offset: int | None = None, n: int | None = None,
+              last: str | None = None) -> list[dict[str, Any]]:
+    """The repositories the caller can read (an admin: all), by id (Kallithea's order); with
+    ``n`` and ``last``, the ``n`` next after ``last`` by full name. Without ``n``, more than
+    ``max_list_items`` (10,000) are refused: page. The older ``limit`` and ``offset``: by
+    id, at most ``limit`` from ``offset``. Never runs git: ``last_changeset`` is cached."""
+    found = paging.rows(ctx.conn, _repositories_pages(ctx.caller.admin), "get_repos",
+                        ctx.config.max_list_items, {USER_PARAM: ctx.caller.id},
+                        n=n, last=last, limit=limit, offset=offset)
     return serialize.repositories_from_rows(found)
 
 
 @cache
-def _repositories_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    return readable_page(rows.select_of(REPO), REPO, admin)
+def _repositories_pages(admin: bool) -> paging.Pages:
+    return paging.Pages.of(readable(rows.select_of(REPO), REPO, admin), key=Repository.name,
+                           whole_order=Repository.id, ident=Repository.id)
 
 
 # -- update and delete --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, delete, exists, select
+from sqlalchemy import Row, bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from rpcserver.core import schemas
@@ -26,8 +26,8 @@ from rpcserver.db.models import (
     UserGroupMember,
 )
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import rows, serialize
-from rpcserver.domain.access import USER_PARAM, readable_page
+from rpcserver.domain import paging, rows, serialize
+from rpcserver.domain.access import USER_PARAM, readable
 from rpcserver.domain.context import CallContext, Context, ReadContext
 from rpcserver.domain.grants import (
     CREATE_USER_GROUP,
@@ -47,8 +47,6 @@ from rpcserver.domain.permissions import ADMIN, ANYONE, AllOf, HasGlobal, OnUser
 log = logging.getLogger(__name__)
 registry = Registry()
 
-#: The most groups one get_user_groups call returns; page with ``offset`` beyond it.
-MAX_PAGE = 10_000
 #: How many objects the "still holds permissions" error names before "and N more".
 MAX_NAMED = 20
 
@@ -100,22 +98,26 @@ def get_user_group(ctx: ReadContext, usergroupid: Any) -> dict[str, Any]:
 
 
 @registry.method("get_user_groups",
-                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
-                                    offset=schemas.integer()),
+                 schema=schemas.obj(limit=paging.LIMIT, offset=paging.OFFSET, n=paging.N,
+                                    last=paging.LAST),
                  permission=ANYONE)
-def get_user_groups(ctx: ReadContext, limit: int = MAX_PAGE,
-                    offset: int = 0) -> list[dict[str, Any]]:
-    """The user groups the caller can read (an admin: all), by id; at most ``limit``
-    (10,000) from ``offset``."""
-    groups = ctx.conn.execute(
-        _user_groups_page(ctx.caller.admin),
-        {USER_PARAM: ctx.caller.id, "limit": limit, "offset": offset}).all()
+def get_user_groups(ctx: ReadContext, limit: int | None = None,
+                    offset: int | None = None, n: int | None = None,
+                    last: str | None = None) -> list[dict[str, Any]]:
+    """The user groups the caller can read (an admin: all), by id (Kallithea's order); with
+    ``n`` and ``last``, the ``n`` next after ``last`` by name. Without ``n``, more than
+    ``max_list_items`` (10,000) are refused: page. The older ``limit`` and ``offset``: by
+    id, at most ``limit`` from ``offset``."""
+    groups = paging.rows(ctx.conn, _user_groups_pages(ctx.caller.admin), "get_user_groups",
+                         ctx.config.max_list_items, {USER_PARAM: ctx.caller.id},
+                         n=n, last=last, limit=limit, offset=offset)
     return _serialize(ctx, groups)
 
 
 @cache
-def _user_groups_page(admin: bool) -> Select[*tuple[Any, ...]]:
-    return readable_page(rows.select_of(USER_GROUP), USER_GROUP, admin)
+def _user_groups_pages(admin: bool) -> paging.Pages:
+    return paging.Pages.of(readable(rows.select_of(USER_GROUP), USER_GROUP, admin),
+                           key=UserGroup.name, whole_order=UserGroup.id, ident=UserGroup.id)
 
 
 def _check_name(group_name: str, arg: str = "group_name") -> None:

@@ -12,7 +12,7 @@ from rpcserver.core.errors import ApiError, InvalidArg
 from rpcserver.core.registry import RHODECODE, Registry
 from rpcserver.db.models import RepoGroup, Repository, User, UserGroup
 from rpcserver.db.savepoint import flushed_or
-from rpcserver.domain import rows, serialize
+from rpcserver.domain import paging, rows, serialize
 from rpcserver.domain.access import user_permissions
 from rpcserver.domain.auth import hash_password
 from rpcserver.domain.context import CallContext, ReadContext
@@ -24,8 +24,6 @@ from rpcserver.domain.permissions import ADMIN, SelfOrAdmin
 log = logging.getLogger(__name__)
 registry = Registry()
 
-#: The most users one get_users call returns; page with ``offset`` beyond it.
-MAX_PAGE = 10_000
 #: Why a digit-only username is refused (``Invalid `username` arg in JSON DATA: ...``).
 DIGITS_ONLY = "must not be only digits (a digit-only string names a user by id)"
 
@@ -52,16 +50,24 @@ def get_user(ctx: ReadContext, userid: Any = None) -> dict[str, Any]:
 
 
 @registry.method("get_users",
-                 schema=schemas.obj(limit=schemas.integer(1, MAX_PAGE),
-                                    offset=schemas.integer()),
+                 schema=schemas.obj(limit=paging.LIMIT, offset=paging.OFFSET, n=paging.N,
+                                    last=paging.LAST),
                  permission=ADMIN)
-def get_users(ctx: ReadContext, limit: int = MAX_PAGE, offset: int = 0) -> list[dict[str, Any]]:
-    """Every user but ``default``, by id; at most ``limit`` (10,000) from ``offset``."""
-    found = ctx.conn.execute(
-        select(*rows.USER_COLUMNS).where(User.id != DEFAULT_USER_ID).order_by(User.id)
-        .limit(limit).offset(offset)
-    )
+def get_users(ctx: ReadContext, limit: int | None = None,
+              offset: int | None = None, n: int | None = None,
+              last: str | None = None) -> list[dict[str, Any]]:
+    """Every user but ``default``, by username (Kallithea's order); with ``n`` and ``last``,
+    the ``n`` next after username ``last``. Without ``n``, more than ``max_list_items``
+    (10,000) users are refused: page. The older ``limit`` and ``offset``: by id, at most
+    ``limit`` from ``offset``."""
+    found = paging.rows(ctx.conn, _USERS, "get_users", ctx.config.max_list_items, {},
+                        n=n, last=last, limit=limit, offset=offset)
     return serialize.users_from_rows(found)
+
+
+# Built once: a statement built per call costs about as much as running it.
+_USERS = paging.Pages.of(select(*rows.USER_COLUMNS).where(User.id != DEFAULT_USER_ID),
+                         key=User.username, whole_order=User.username, ident=User.id)
 
 
 @registry.method("create_user",

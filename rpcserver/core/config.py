@@ -53,6 +53,9 @@ class Config:
     token_service: str = "rpcserver"  # noqa: S105 (a service name, not a secret)
     #: How long an exchanged token lives, in seconds (at least 60).
     token_expires_in: int = 3600
+    #: The most items a list method (get_users, get_repos, ...) answers without ``n``; a
+    #: longer list is refused with a hint to page (``n``, ``last``), never cut short.
+    max_list_items: int = 10_000
     #: The keys that encrypt stored clone_uri passwords; made on first need.
     secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
     #: Where this config was read from (None: defaults and environment only).
@@ -123,6 +126,8 @@ class Config:
             raise ConfigError("token_service must not be empty")
         if self.max_fetches_per_user < 0:
             raise ConfigError("max_fetches_per_user must be 0 (no limit) or more")
+        if self.max_list_items < 1:
+            raise ConfigError("max_list_items must be at least 1")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level")
         return dataclasses.replace(self, repos_root=repos_root, database_url=db,

@@ -241,23 +241,23 @@ def readable_ids(kind: Kind, need: Level = Level.READ) -> Select[Any]:
     """SELECT id of every object of ``kind`` where a non-admin user holds at least ``need``
     (executed with ``{USER_PARAM: user.id}``; an admin reads everything).
 
-    List methods use it through ``readable_page``.
+    List methods use it through ``readable``.
     """
     lv = levels(kind, False).subquery()
     return select(lv.c.id).where(lv.c.rank >= int(need))
 
 
-def readable_page(query: Select[*tuple[Any, ...]], kind: Kind,
-                  admin: bool) -> Select[*tuple[Any, ...]]:
+def readable(query: Select[*tuple[Any, ...]], kind: Kind,
+             admin: bool) -> Select[*tuple[Any, ...]]:
     """``query`` (of ``kind``'s objects) cut to those the user can read (all, for an admin),
-    by id, one page; executed with ``{USER_PARAM: user.id, "limit": ..., "offset": ...}``.
+    by id; a non-admin's is executed with ``{USER_PARAM: user.id}``.
 
-    For a list method's statement, built once per ``admin`` (``functools.cache``).
+    For a list method's statements (``paging.Pages``), built once per ``admin``
+    (``functools.cache``).
     """
     if not admin:
         query = query.where(kind.model.id.in_(readable_ids(kind)))
-    return (query.order_by(kind.model.id)
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return query
 
 
 def effective_permissions(conn: Connection, user: Actor, kind: Kind) -> dict[str, str]:

@@ -105,8 +105,8 @@ def test_list_methods_covers_exactly_the_servers_registry(rpc_api: RpcApi) -> No
     listed, text = _listed(rpc_api)
     assert listed == SERVER_METHODS
     assert "\npull repoid [clone_uri]\n    Fetch every branch and tag" in text
-    assert "\nget_repos [limit] [offset]\n    " in text
-    assert "\nget_repo_groups [limit] [offset]\n    " in text
+    assert "\nget_repos [limit] [offset] [n] [last]\n    " in text
+    assert "\nget_repo_groups [limit] [offset] [n] [last]\n    " in text
     assert "\nshow_ip [userid]\n    " in text
     assert "\ncreate_users_group [group_name] [description] [owner] [active] [name]\n" in text
 
@@ -124,7 +124,7 @@ def test_list_methods_as_json(rpc_api: RpcApi) -> None:
     by_name = {m["name"]: m for m in methods}
     assert by_name["create_user"]["required"] == ["username", "email"]
     assert "active" in by_name["create_user"]["optional"]
-    assert by_name["get_repos"]["optional"] == ["limit", "offset"]
+    assert by_name["get_repos"]["optional"] == ["limit", "offset", "n", "last"]
     assert by_name["show_ip"]["optional"] == ["userid"]
     assert by_name["create_users_group"]["required"] == []
     assert all(m["summary"] for m in methods)
@@ -201,8 +201,11 @@ def test_completion_of_argument_names_skips_given_ones(rpc_api: RpcApi) -> None:
         "plain,with_pullrequests:",
     ]
     assert _complete(rpc_api, "rpc-api --format json pull repoid:r ") == ["plain,clone_uri:"]
-    assert _complete(rpc_api, "rpc-api get_repos ") == ["plain,limit:", "plain,offset:"]
-    assert _complete(rpc_api, "rpc-api get_repo_groups offset:=5 ") == ["plain,limit:"]
+    assert _complete(rpc_api, "rpc-api get_repos ") == ["plain,limit:", "plain,offset:",
+                                                         "plain,n:", "plain,last:"]
+    assert _complete(rpc_api, "rpc-api get_repo_groups offset:=5 ") == ["plain,limit:",
+                                                                         "plain,n:",
+                                                                         "plain,last:"]
 
 
 def test_completion_of_options(rpc_api: RpcApi) -> None:

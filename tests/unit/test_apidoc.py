@@ -36,7 +36,7 @@ def test_client_table_is_up_to_date() -> None:
 def test_client_table_lists_every_name_with_its_signature() -> None:
     table = {m["name"]: m for m in json.loads(client_table(build_registry()))["methods"]}
     assert set(table) == {name for name, _method in build_registry()}
-    assert table["get_repos"]["optional"] == ["limit", "offset"]
+    assert table["get_repos"]["optional"] == ["limit", "offset", "n", "last"]
     assert table["show_ip"] == {**table["get_ip"], "name": "show_ip"}
     # The Kallithea dialect's create_users_group, not RhodeCode 1.2's (name, active).
     assert table["create_users_group"]["optional"] == [
