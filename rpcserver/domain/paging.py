@@ -31,7 +31,8 @@ MAX_N = 10_000
 
 #: The paging arguments of every list method's schema (all optional).
 N = schemas.integer(1, MAX_N)
-LAST = schemas.string(schemas.NAME_MAX)
+#: ``last`` null is the same as no ``last``: the first page (a loop may start with it).
+LAST = schemas.nullable(schemas.string(schemas.NAME_MAX))
 LIMIT = schemas.integer(1, MAX_N)
 OFFSET = schemas.integer()
 
