@@ -106,10 +106,11 @@ _FOLLOWERS = (select(*rows.USER_COLUMNS)
 def get_repos(ctx: ReadContext, limit: int | None = None,
               offset: int | None = None, n: int | None = None,
               last: str | None = None) -> list[dict[str, Any]]:
-    """The repositories the caller can read (an admin: all), by id (Kallithea's order); with
-    ``n`` and ``last``, the ``n`` next after ``last`` by full name. Without ``n``, more than
-    ``max_list_items`` (10,000) are refused: page. The older ``limit`` and ``offset``: by
-    id, at most ``limit`` from ``offset``. Never runs git: ``last_changeset`` is cached."""
+    """The repositories the caller can read (an admin: all): an admin's by id, anyone
+    else's by full name (Kallithea's orders); with ``n`` and ``last``, the ``n`` next after
+    ``last`` by full name. Without ``n``, more than ``max_list_items`` (10,000) are refused:
+    page. The older ``limit`` and ``offset``: by id, at most ``limit`` from ``offset``.
+    Never runs git: ``last_changeset`` is cached."""
     found = paging.rows(ctx.conn, _repositories_pages(ctx.caller.admin), "get_repos",
                         ctx.config.max_list_items, {USER_PARAM: ctx.caller.id},
                         n=n, last=last, limit=limit, offset=offset)
@@ -118,8 +119,12 @@ def get_repos(ctx: ReadContext, limit: int | None = None,
 
 @cache
 def _repositories_pages(admin: bool) -> paging.Pages:
+    # Kallithea 0.7 lists an admin's repositories with no ORDER BY (the table's order, by
+    # id) and anyone else's as ``repo_name IN (<the readable names>)``, which SQLite answers
+    # through the name's unique index: by name. Scripts see these orders (tests/differential).
     return paging.Pages.of(readable(rows.select_of(REPO), REPO, admin), key=Repository.name,
-                           whole_order=Repository.id, ident=Repository.id)
+                           whole_order=Repository.id if admin else Repository.name,
+                           ident=Repository.id)
 
 
 # -- update and delete --------------------------------------------------------------------
