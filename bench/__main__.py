@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a PostgreSQL database; scratch databases are made beside it "
                              "(default $RPCSERVER_BENCH_PG_URL or %(default)s)")
     parser.add_argument("--calls", default="",
-                        help="only the calls whose label contains one of these "
-                             "comma-separated words")
+                        help="only the calls (load and scaling rows) whose label contains "
+                             "one of these comma-separated words")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling part")
     parser.add_argument("--no-load", action="store_true", help="skip the wrk part")
     parser.add_argument("--out", type=Path, default=HERE / "results",
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends:
                 print(f"== scaling on {backend}", flush=True)
                 results.scaling[backend] = scaling.run(
-                    backend, workdir, args.pg_url, progress=_progress)
+                    backend, workdir, args.pg_url, progress=_progress, words=tuple(words))
                 print(f"== authentication paths on {backend}", flush=True)
                 results.auth_paths[backend] = auth_paths.run(
                     backend, workdir, args.pg_url, progress=_progress)
