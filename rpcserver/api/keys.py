@@ -34,7 +34,8 @@ from rpcserver.domain.serialize import iso_date
 log = logging.getLogger(__name__)
 registry = Registry()
 
-#: The most keys one get_api_keys call answers; page with ``n`` and ``last`` beyond it.
+#: The most keys one page of get_api_keys holds (``n``); a whole list is bounded by the
+#: ``max_list_items`` setting, as every list.
 MAX_PAGE = 10_000
 #: The most address ranges on one key.
 MAX_IP_RANGES = 32
@@ -230,10 +231,11 @@ def get_api_keys(ctx: ReadContext, userid: Any = None, all_users: bool = False,
         statement = statement.where(ApiKey.last_used_on.is_(None)
                                     | (ApiKey.last_used_on < since))
     # Without ``n``, one more than the bound tells a whole list from one cut short.
+    bound = ctx.config.max_list_items
     found = ctx.conn.execute(statement, {"last": last,
-                                         "n": n if n is not None else MAX_PAGE + 1}).all()
-    if n is None and len(found) > MAX_PAGE:
-        raise ApiError(f"get_api_keys would answer more than {MAX_PAGE} items: "
+                                         "n": n if n is not None else bound + 1}).all()
+    if n is None and len(found) > bound:
+        raise ApiError(f"get_api_keys would answer more than {bound} items: "
                        "page with `n` and `last`")
     return [_record(row, row.username) for row in found]
 
