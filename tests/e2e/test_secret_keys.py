@@ -18,8 +18,10 @@ from sqlalchemy import text
 
 from rpcserver.db import migrations
 from rpcserver.db.database import Database
+from rpcserver.db.models import User
 from rpcserver.domain import secret_keys
-from rpcserver.domain.bootstrap import create_first_admin, seed_default_user, write_config
+from rpcserver.domain.bootstrap import seed_default_user, write_config
+from rpcserver.domain.key_format import key_digest, new_api_key
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import GIT, SmartHttp, Upstream, git_env, running
 from tests.server_process import ServerProcess
@@ -104,9 +106,16 @@ def _old_instance(server: ServerProcess, clone_uri: str) -> str:
     db = Database.connect(server.database_url)
     try:
         migrations.upgrade(db.engine, "0001")
+        key = new_api_key()
         with db.transaction(write=True) as session:
             seed_default_user(session)
-            key = create_first_admin(session, "admin", "admin@example.com")
+            session.add(User(id=2, username="admin", email="admin@example.com", admin=True))
+            session.flush()
+            # The key as 0001 stored it: its columns only (the model has more now).
+            session.execute(text(
+                "INSERT INTO api_keys (user_id, digest, suffix, description, created_on) "
+                "VALUES (2, :digest, :suffix, '', CURRENT_TIMESTAMP)"),
+                {"digest": key_digest(key), "suffix": key[-4:]})
             session.execute(text(
                 "INSERT INTO repositories (name, repo_type, description, private, clone_uri, "
                 "landing_rev, enable_statistics, enable_downloads, owner_id, created_on, "
