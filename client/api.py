@@ -7,6 +7,7 @@ instead of as a confusing JSON error.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from importlib import metadata
@@ -24,10 +25,18 @@ from client.errors import (
     TransportError,
 )
 
-__all__ = ["API_PATH", "DEFAULT_TIMEOUT", "ApiClient", "ApiError", "api_url", "safe_url", "version"]
+__all__ = ["API_PATH", "AUTH_MODES", "DEFAULT_TIMEOUT", "TOKEN_PATH", "ApiClient", "ApiError",
+           "api_url", "safe_url", "version"]
 
 #: Where the endpoint lives below the server's base URL (as kallithea-api assumes).
 API_PATH = "/_admin/api"
+#: rpcserver's token exchange, beside the endpoint (docs/authentication.md).
+TOKEN_PATH = "/_admin/token"  # noqa: S105 (a path, not a secret)
+
+#: How the key reaches the server: in the body (Kallithea's way, works everywhere), or in the
+#: ``Authorization`` header (rpcserver only), where proxies and logs treat it as a credential.
+BODY, BEARER, BASIC = "body", "bearer", "basic"
+AUTH_MODES = (BODY, BEARER, BASIC)
 
 #: Seconds to wait for an answer. Long, because `pull` of a big mirror runs inside the request.
 DEFAULT_TIMEOUT = 300.0
@@ -88,6 +97,8 @@ class ApiClient:
     """One server, one API key, one HTTP session (connections are reused between calls).
 
     `call()` returns the method's result or raises a `client.errors.ClientError` subclass.
+    `auth` says where the key goes (`AUTH_MODES`); `basic` and `token()` need the key's
+    `username` too.
     """
 
     def __init__(
@@ -97,9 +108,17 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT,
         *,
         session: requests.Session | None = None,
+        auth: str = BODY,
+        username: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
+        if auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+        if auth == BASIC and not username:
+            raise ValueError("basic authentication needs the key's username")
+        self.auth = auth
+        self.username = username
         self.url = api_url(url)
         self._shown_url = safe_url(self.url)
         self.timeout = timeout
@@ -126,21 +145,47 @@ class ApiClient:
     def call(self, method: str, /, **args: Any) -> Any:
         """Call `method` with `args` and return its result."""
         request_id = secrets.randbelow(2**31 - 1) + 1
-        body = json.dumps(
-            {"id": request_id, "api_key": self._api_key, "method": method, "args": args}
-        )
-        answer = self._post(body.encode())
+        envelope: dict[str, Any] = {"id": request_id, "method": method, "args": args}
+        headers = {"Content-Type": "application/json"}
+        if self.auth == BODY:
+            envelope["api_key"] = self._api_key
+        elif self.auth == BEARER:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        else:
+            headers["Authorization"] = self._basic()
+        answer = self._send("POST", self.url, data=json.dumps(envelope).encode(),
+                            headers=headers)
         return self._result(answer, request_id, method)
 
-    def _post(self, body: bytes) -> requests.Response:
+    def token(self, scopes: list[str] | tuple[str, ...] = (),
+              service: str | None = None) -> dict[str, Any]:
+        """Exchange the key for a short-lived token bound to `scopes` (rpcserver's
+        `/_admin/token`): the server's answer, `{token, access_token, scope, expires_in,
+        issued_at}`. The granted `scope` may be narrower than asked; no scope at all gives a
+        token that can do nothing."""
+        if not self.username:
+            raise ValueError("a token exchange needs the key's username")
+        params: list[tuple[str, str]] = [("scope", scope) for scope in scopes]
+        if service is not None:
+            params.insert(0, ("service", service))
+        url = self.url.removesuffix(API_PATH) + TOKEN_PATH
+        response = self._send("GET", url, params=params,
+                              headers={"Authorization": self._basic()})
+        return self._token_answer(response, url)
+
+    def _basic(self) -> str:
+        pair = f"{self.username}:{self._api_key}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def _send(self, verb: str, url: str, **kwargs: Any) -> requests.Response:
         try:
-            return self._session.post(
-                self.url,
-                data=body,
-                headers={"Content-Type": "application/json"},
+            return self._session.request(
+                verb,
+                url,
                 timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
                 # A redirected POST turns into a GET without a body; say so instead.
                 allow_redirects=False,
+                **kwargs,
             )
         except requests.ConnectTimeout as exc:
             connect = min(CONNECT_TIMEOUT, self.timeout)
@@ -186,6 +231,28 @@ class ApiClient:
         if error is not None:
             raise _api_error(error, method)
         return answer["result"]
+
+
+    def _token_answer(self, response: requests.Response, url: str) -> dict[str, Any]:
+        shown = safe_url(url)
+        try:
+            answer = json.loads(response.content)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ProtocolError(f"HTTP {response.status_code} {response.reason} from {shown}: "
+                                "not a token endpoint (an older server, or the wrong host)")
+        if response.status_code == 200 and isinstance(answer.get("token"), str):
+            return answer
+        errors = answer.get("errors")
+        message = (errors[0].get("message") if isinstance(errors, list) and errors
+                   and isinstance(errors[0], dict) else None) or f"HTTP {response.status_code}"
+        if response.status_code == 401:
+            raise InvalidApiKey(str(message), "token")
+        if response.status_code in (400, 403, 429, 503):
+            raise ApiError(str(message), "token")
+        raise ProtocolError(f"HTTP {response.status_code} {response.reason} from {shown}: "
+                            f"{message}")
 
 
 def _api_error(error: Any, method: str) -> ApiError:

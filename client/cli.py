@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -16,7 +18,7 @@ from click.shell_completion import CompletionItem
 
 from client import args as cli_args
 from client import config, output
-from client.api import DEFAULT_TIMEOUT, ApiClient, api_url, safe_url, version
+from client.api import AUTH_MODES, BODY, DEFAULT_TIMEOUT, ApiClient, api_url, safe_url, version
 from client.errors import ApiError, InvalidApiKey, TransportError
 from client.exitcodes import ExitCode
 from client.methods import BY_NAME, METHODS
@@ -31,10 +33,17 @@ Examples:
   echo '{"repoid": "mirrors/linux"}' | rpc-api --args-file - pull
   rpc-api --profile staging --apihost=https://staging.example.com --apikey=KEY --save-config
   rpc-api --profile staging get_server_info
+  rpc-api --auth=bearer get_repos
+  rpc-api --user=alice --format=json token --scope=repository:tools:pull | jq -r .token
+
+\b
+`token` is no API method: it exchanges the key for a short-lived token at /_admin/token
+(rpcserver only; needs the key's username: --user, RPC_API_USER or the config file).
 
 \b
 key:value sends a string (as kallithea-api does); key:=json sends any JSON value.
-Host and key: --apihost/--apikey, else RPC_API_HOST/RPC_API_KEY, else the config file.
+Host, key, username: --apihost/--apikey/--user, else RPC_API_HOST/RPC_API_KEY/RPC_API_USER,
+else the config file.
 Exit codes: 0 success, 1 the server answered an error, 2 usage error,
 3 connection error or timeout, 4 Invalid API key.
 """
@@ -43,9 +52,30 @@ Exit codes: 0 success, 1 the server answered an error, 2 usage error,
 def _complete_method(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    return [
-        CompletionItem(m.name, help=m.summary) for m in METHODS if m.name.startswith(incomplete)
+    items = [
+        CompletionItem(m.name, help=f"{m.summary} (scope: {m.scope})" if m.scope else m.summary)
+        for m in METHODS
+        if m.name.startswith(incomplete)
     ]
+    if TOKEN.startswith(incomplete):
+        items.append(CompletionItem(TOKEN, help="Exchange the key for a short-lived token."))
+    return items
+
+
+#: What `--scope` offers; an object scope is completed up to its name.
+SCOPE_HINTS = (
+    ("read", "only methods that change nothing"),
+    ("write", "all the user may do except admin-only methods"),
+    ("admin", "all the user may do"),
+    ("repository:", "repository:<name or glob>:pull[,push]"),
+    ("repo_group:", "repo_group:<path>:pull[,push]"),
+)
+
+
+def _complete_scope(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    return [CompletionItem(s, help=h) for s, h in SCOPE_HINTS if s.startswith(incomplete)]
 
 
 def _complete_args(
@@ -60,6 +90,10 @@ def _complete_args(
         for name in (*method.required, *method.optional)
         if name not in given and name.startswith(incomplete)
     ]
+
+
+#: The word in METHOD's place that asks for a token exchange instead of a call.
+TOKEN = "token"  # noqa: S105 (a command, not a secret)
 
 
 def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -87,6 +121,38 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
     help="API key. Prefer the variable or the config file: options show up in `ps`.",
 )
 @click.option(
+    "--auth",
+    type=click.Choice(AUTH_MODES),
+    default=BODY,
+    show_default=True,
+    envvar="RPC_API_AUTH",
+    show_envvar=True,
+    help="Where the key goes: in the request body (every server), or as an Authorization "
+    "header, Bearer or Basic with --user (rpcserver).",
+)
+@click.option(
+    "--user",
+    "username",
+    envvar="RPC_API_USER",
+    show_envvar=True,
+    metavar="NAME",
+    help="The key's username, for --auth=basic and token (saved by --save-config).",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    shell_complete=_complete_scope,
+    help="With token: a scope to ask for (repeatable): read, write, admin, "
+    "repository:<name>:pull[,push], repo_group:<path>:pull[,push].",
+)
+@click.option(
+    "--service",
+    metavar="NAME",
+    help="With token: the server's service name (default: the server's own).",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -96,7 +162,7 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option(
     "--save-config",
     is_flag=True,
-    help="Save --apihost and --apikey in the config file (mode 0600) and exit.",
+    help="Save --apihost and --apikey (and --user) in the config file (mode 0600) and exit.",
 )
 @click.option(
     "--profile",
@@ -151,6 +217,10 @@ def main(
     ctx: click.Context,
     apihost: str | None,
     apikey: str | None,
+    auth: str,
+    username: str | None,
+    scopes: tuple[str, ...],
+    service: str | None,
     config_path: Path | None,
     save_config: bool,
     profile: str | None,
@@ -166,16 +236,28 @@ def main(
     if list_methods:
         _list_methods(ctx, method, output_format)
     if save_config:
-        _save_config(ctx, path, apihost, apikey, profile)
+        _save_config(ctx, path, apihost, apikey, profile, username)
     if not method:
         raise click.UsageError("Please specify method name", ctx)
+    if (scopes or service is not None) and method != TOKEN:
+        raise click.UsageError(f"--scope and --service go with {TOKEN}, not with a method", ctx)
     try:
-        call_args = _method_args(ctx, args_file, args)
-        api = _client(ctx, path, apihost, apikey, profile, timeout)
+        if method == TOKEN:
+            if args or args_file:
+                raise click.UsageError(f"{TOKEN} takes --scope and --service, not arguments",
+                                       ctx)
+            call_args: dict[str, Any] = {}
+        else:
+            call_args = _method_args(ctx, args_file, args)
+        api = _client(ctx, path, apihost, apikey, profile, timeout, auth, username,
+                      need_user=method == TOKEN)
         with api:
-            if output_format == output.PRETTY:
-                _say(f"Calling method {method} => {safe_url(api.url)}")
-            result = _call(ctx, api, method, call_args)
+            if method == TOKEN:
+                result = _answered(ctx, "a token", partial(api.token, scopes, service))
+            else:
+                if output_format == output.PRETTY:
+                    _say(f"Calling method {method} => {safe_url(api.url)}")
+                result = _answered(ctx, method, partial(api.call, method, **call_args))
     except KeyboardInterrupt:
         # click would say "Aborted!" and exit 1, which scripts read as a server error.
         _fail(ctx, ExitCode.INTERRUPTED, "rpc-api: interrupted (a call already sent may complete)")
@@ -207,9 +289,13 @@ def _client(
     apikey: str | None,
     profile: str | None,
     timeout: float,
+    auth: str = BODY,
+    username: str | None = None,
+    *,
+    need_user: bool = False,
 ) -> ApiClient:
     try:
-        settings = config.resolve(apihost, apikey, path, profile)
+        settings = config.resolve(apihost, apikey, path, profile, username)
     except config.ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from None
     if not settings.apihost or not settings.apikey:
@@ -218,19 +304,27 @@ def _client(
             "RPC_API_KEY, or save them with --save-config",
             ctx,
         )
+    if (need_user or auth == "basic") and not settings.username:
+        what = f"{TOKEN}" if need_user else "--auth=basic"
+        raise click.UsageError(
+            f"{what} needs the key's username: pass --user, set RPC_API_USER, or save it "
+            "with --save-config --user",
+            ctx,
+        )
     if settings.key_from_file and not config.is_private(path):
         _say(f"warning: {path} is readable by others; run: chmod 600 {path}")
     try:
-        return ApiClient(settings.apihost, settings.apikey, timeout=timeout)
+        return ApiClient(settings.apihost, settings.apikey, timeout=timeout, auth=auth,
+                         username=settings.username)
     except ValueError as exc:
         raise click.UsageError(str(exc), ctx) from None
 
 
-def _call(ctx: click.Context, api: ApiClient, method: str, call_args: dict[str, Any]) -> Any:
-    """The result, or exit with the code that says what went wrong."""
+def _answered(ctx: click.Context, waiting_for: str, ask: Callable[[], Any]) -> Any:
+    """What `ask` returns, or exit with the code that says what went wrong."""
     try:
-        with Progress(sys.stderr, f"waiting for {method}"):
-            return api.call(method, **call_args)
+        with Progress(sys.stderr, f"waiting for {waiting_for}"):
+            return ask()
     except InvalidApiKey as exc:
         _fail(ctx, ExitCode.INVALID_API_KEY, f"ERROR: {exc.message}")
     except ApiError as exc:
@@ -240,13 +334,18 @@ def _call(ctx: click.Context, api: ApiClient, method: str, call_args: dict[str, 
 
 
 def _save_config(
-    ctx: click.Context, path: Path, apihost: str | None, apikey: str | None, profile: str | None
+    ctx: click.Context,
+    path: Path,
+    apihost: str | None,
+    apikey: str | None,
+    profile: str | None,
+    username: str | None = None,
 ) -> NoReturn:
     if not apihost or not apikey:
         raise click.UsageError("--save-config requires --apikey and --apihost", ctx)
     try:
         api_url(apihost)  # refuse a URL that could never work before saving it
-        existed = config.save(path, apihost.strip(), apikey, profile)
+        existed = config.save(path, apihost.strip(), apikey, profile, username)
     except (ValueError, config.ConfigError) as exc:
         raise click.UsageError(str(exc), ctx) from None
     where = f" (profile {profile!r})" if profile else ""

@@ -5,7 +5,8 @@ shape, so both tools share it::
 
     {"apikey": "...", "apihost": "http://kallithea.example.com"}
 
-Profiles live under one extra key that kallithea-api ignores, so the legacy top level stays
+A saved `username` (for `--auth basic` and `rpc-api token`) is one more key kallithea-api
+ignores. Profiles live under one extra key that kallithea-api ignores, so the legacy top level stays
 the default profile and old tools keep working::
 
     {"apikey": "...", "apihost": "...",
@@ -33,10 +34,11 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Saved:
-    """Host and key from one profile of the file (either may be missing)."""
+    """Host, key and username from one profile of the file (any may be missing)."""
 
     apihost: str | None = None
     apikey: str | None = None
+    username: str | None = None
 
 
 def default_path() -> Path:
@@ -85,7 +87,9 @@ def read_profile(data: dict[str, Any], path: Path, profile: str | None) -> Saved
         if not isinstance(entry, dict):
             raise ConfigError(f"profile {profile!r} in {path} must be a JSON object")
     return Saved(
-        _text(entry.get("apihost"), "apihost", path), _text(entry.get("apikey"), "apikey", path)
+        _text(entry.get("apihost"), "apihost", path),
+        _text(entry.get("apikey"), "apikey", path),
+        _text(entry.get("username"), "username", path),
     )
 
 
@@ -95,8 +99,10 @@ def _text(value: Any, key: str, path: Path) -> str | None:
     raise ConfigError(f"{key!r} in {path} must be a string")
 
 
-def save(path: Path, apihost: str, apikey: str, profile: str | None = None) -> bool:
-    """Store host and key (in `profile`, or at the top level); True if the file existed.
+def save(path: Path, apihost: str, apikey: str, profile: str | None = None,
+         username: str | None = None) -> bool:
+    """Store host and key, and the username if given (in `profile`, or at the top level);
+    True if the file existed.
 
     Everything else in the file is kept, so saving a profile never drops the legacy entry and
     vice versa. The file is replaced atomically and is only ever readable by its owner.
@@ -104,6 +110,8 @@ def save(path: Path, apihost: str, apikey: str, profile: str | None = None) -> b
     data = load(path)
     existed = path.exists()
     entry = {"apikey": apikey, "apihost": apihost}
+    if username:
+        entry["username"] = username
     if profile is None:
         data.update(entry)
     else:
@@ -134,24 +142,30 @@ def _write_private(path: Path, text: str) -> None:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The host and key to use, and whether the key came from the file (for the mode warning)."""
+    """The host, key and username to use, and whether the key came from the file (for the
+    mode warning)."""
 
     apihost: str | None
     apikey: str | None
     key_from_file: bool
+    username: str | None = None
 
 
-def resolve(apihost: str | None, apikey: str | None, path: Path, profile: str | None) -> Resolved:
+def resolve(apihost: str | None, apikey: str | None, path: Path, profile: str | None,
+            username: str | None = None) -> Resolved:
     """Each value from the flag or environment if given (click merges those), else the file.
 
     The file is only read when something is missing, so a broken file does not stand in the
     way of a fully specified command line; a named profile must exist either way.
     """
     if apihost and apikey and profile is None:
-        return Resolved(apihost, apikey, key_from_file=False)
+        return Resolved(apihost, apikey, key_from_file=False, username=username)
     saved = read_profile(load(path), path, profile)
+    key_from_file = not apikey and saved.apikey is not None
     return Resolved(
         apihost or saved.apihost,
         apikey or saved.apikey,
-        key_from_file=not apikey and saved.apikey is not None,
+        key_from_file=key_from_file,
+        # The saved username belongs to the saved key: never paired with another key.
+        username=username or (saved.username if key_from_file else None),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from rpcserver.admin.local import as_admin
 from rpcserver.core.config import Config, ConfigError
 from rpcserver.db import migrations
 from rpcserver.db.database import Database
-from rpcserver.db.models import utcnow
 from rpcserver.domain import bootstrap, clone_uri_at_rest, secret_keys
-from rpcserver.domain.auth import issue_key_for
+from rpcserver.domain.auth import expiry, issue_key_for
+from rpcserver.domain.scopes import FULL, ScopeError
+from rpcserver.domain.scopes import parse as parse_scopes
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -184,22 +184,44 @@ def create_user(ctx: click.Context, username: str, email: str, password: str | N
 @main.command("create-api-key")
 @click.argument("username")
 @click.option("--description", default="", help="Shown in key listings; never secret.")
-@click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
+              help="Limit the key (repeatable): read, write, admin, "
+              "repository:<name>:pull[,push], repo_group:<path>:pull[,push]. "
+              "Default: the user's full rights.")
+@click.option("--expires", default=None, metavar="SECONDS|DATE",
+              help="Seconds from now, or an ISO 8601 date (UTC unless it says otherwise).")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None,
+              help="The older form of --expires.")
 @click.option("--rotate", is_flag=True,
               help="Revoke this user's earlier keys with the same description.")
 @click.option("--with-example", is_flag=True, help="Also print a curl example on stderr.")
 @config_option
 @click.pass_context
 def create_api_key(ctx: click.Context, username: str, description: str,
-                   expires_in_days: int | None, rotate: bool, with_example: bool,
-                   config_path: str | None) -> None:
-    """Create an API key for USERNAME and print only the key on stdout."""
+                   scopes: tuple[str, ...], expires: str | None, expires_in_days: int | None,
+                   rotate: bool, with_example: bool, config_path: str | None) -> None:
+    """Create an API key for USERNAME and print only the key on stdout. Its lifetime is
+    bounded by max_key_lifetime, as for create_api_key."""
     config = _load(ctx, config_path)
-    expires = utcnow() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    if expires is not None and expires_in_days is not None:
+        raise click.UsageError("give --expires or --expires-in-days, not both")
+    asked: int | str | None = expires
+    if expires is not None and expires.strip().isdigit():
+        asked = int(expires)
+    elif expires_in_days is not None:
+        asked = expires_in_days * 24 * 3600
+    try:
+        expires_on = expiry(asked, config.max_key_lifetime)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from None
+    try:
+        limits = parse_scopes(list(scopes)) if scopes else FULL
+    except ScopeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scope") from None
     with as_admin(config) as (dispatcher, credential):
         key = dispatcher.run(credential, "create-api-key", lambda call: issue_key_for(
-            call.session, username, description=description, expires_on=expires,
-            rotate=rotate))
+            call.session, username, description=description, expires_on=expires_on,
+            rotate=rotate, scopes=limits))
     if with_example:
         click.echo(f"API key for `{username}`:", err=True)
     click.echo(key)

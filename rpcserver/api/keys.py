@@ -23,7 +23,7 @@ from rpcserver.core.registry import Registry
 from rpcserver.db.models import ApiKey, User, UserIpRule, utcnow
 from rpcserver.db.savepoint import flushed_or
 from rpcserver.domain import rows
-from rpcserver.domain.auth import issue_api_key
+from rpcserver.domain.auth import expiry, issue_api_key
 from rpcserver.domain.context import CallContext, Context, ReadContext
 from rpcserver.domain.grants import DEFAULT_USER_ID
 from rpcserver.domain.permissions import ADMIN, ANYONE, SelfOrAdmin
@@ -71,29 +71,11 @@ def _record(key: Any, username: str) -> dict[str, Any]:
 
 
 def _expires_on(ctx: Context, expires: Any) -> dt.datetime | None:
-    """When a new key expires: ``expires`` (seconds from now, or a date), bounded by the
-    server's ``max_key_lifetime``; without ``expires``, that bound (None: never)."""
-    now = utcnow()
-    bound = ctx.config.max_key_lifetime
-    latest = now + dt.timedelta(seconds=bound) if bound else None
-    if expires is None:
-        return latest
-    if isinstance(expires, int):
-        when = now + dt.timedelta(seconds=expires)
-    else:
-        try:
-            when = dt.datetime.fromisoformat(expires)
-        except ValueError:
-            raise InvalidArg("expires", "must be seconds from now or an ISO 8601 date and "
-                             "time like 2027-01-31T23:59:59") from None
-        if when.tzinfo is not None:
-            when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    if when <= now:
-        raise InvalidArg("expires", "must be in the future")
-    if latest is not None and when > latest:
-        raise InvalidArg("expires", f"must be at most {bound} seconds from now "
-                         "(max_key_lifetime)")
-    return when
+    """When a new key expires (``auth.expiry``), bounded by ``max_key_lifetime``."""
+    try:
+        return expiry(expires, ctx.config.max_key_lifetime)
+    except ValueError as exc:
+        raise InvalidArg("expires", str(exc)) from None
 
 
 def _scopes(ctx: Context, scopes: list[str] | None) -> Scopes:

@@ -60,8 +60,34 @@ def issue_api_key(session: Session, user: User, *, description: str = "",
     return key, row
 
 
+def expiry(expires: int | str | None, max_lifetime: int) -> dt.datetime | None:
+    """When a new key expires: ``expires`` is seconds from now or an ISO 8601 date (UTC
+    unless it says otherwise), at most ``max_lifetime`` seconds away (0: no bound); without
+    ``expires``, that bound (None: never). ValueError says what is wrong with it."""
+    now = utcnow()
+    latest = now + dt.timedelta(seconds=max_lifetime) if max_lifetime else None
+    if expires is None:
+        return latest
+    if isinstance(expires, int):
+        when = now + dt.timedelta(seconds=expires)
+    else:
+        try:
+            when = dt.datetime.fromisoformat(expires)
+        except ValueError:
+            raise ValueError("must be seconds from now or an ISO 8601 date and time like "
+                             "2027-01-31T23:59:59") from None
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    if when <= now:
+        raise ValueError("must be in the future")
+    if latest is not None and when > latest:
+        raise ValueError(f"must be at most {max_lifetime} seconds from now (max_key_lifetime)")
+    return when
+
+
 def issue_key_for(session: Session, username: str, *, description: str = "",
-                  expires_on: dt.datetime | None = None, rotate: bool = False) -> str:
+                  expires_on: dt.datetime | None = None, rotate: bool = False,
+                  scopes: Scopes = FULL) -> str:
     """A new key for ``username`` (``rpcserver create-api-key``); ``rotate`` first revokes
     the user's live keys of the same description."""
     user = session.scalar(select(User).where(User.username == username))
@@ -71,7 +97,8 @@ def issue_key_for(session: Session, username: str, *, description: str = "",
         session.execute(update(ApiKey).where(
             ApiKey.user_id == user.id, ApiKey.description == description,
             ApiKey.revoked_on.is_(None)).values(revoked_on=utcnow()))
-    key, _row = issue_api_key(session, user, description=description, expires_on=expires_on)
+    key, row = issue_api_key(session, user, description=description, expires_on=expires_on)
+    row.scopes = scopes.text()
     return key
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.credentials import API_KEY, BASIC, ApiRequest, Credential
-from rpcserver.core.errors import ApiError, InvalidApiKey, TooManyFailures
+from rpcserver.core.errors import ApiError, DatabaseUnavailable, InvalidApiKey, TooManyFailures
 from rpcserver.domain.tokens import BadScope, issue
 from rpcserver.rpc.dispatch import Dispatcher
 
@@ -54,7 +54,9 @@ def token_response(dispatcher: Dispatcher, request: Request) -> Response:
     except BadScope as exc:
         return _error(400, "INVALID_SCOPE", str(exc))
     except ApiError as exc:
-        return _error(503 if "unavailable" in exc.text.lower() else 400, "DENIED", exc.text)
+        if isinstance(exc, DatabaseUnavailable):
+            return _error(503, "UNAVAILABLE", exc.text)
+        return _error(400, "DENIED", exc.text)
     except DBAPIError:
         log.exception("token exchange failed")
         return _error(503, "UNAVAILABLE", "Database unavailable, try again")

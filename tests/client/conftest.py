@@ -95,6 +95,7 @@ class StubServer:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
         self.ports: list[int] = []
         self.respond: Responder = self.echo
         self.delay = 0.0
@@ -108,6 +109,7 @@ class StubServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append(body)
+                stub.request_headers.append(dict(self.headers))
                 stub.ports.append(self.client_address[1])
                 if stub.delay:
                     stub.released.wait(stub.delay)

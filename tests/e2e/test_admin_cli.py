@@ -202,3 +202,37 @@ def test_admin_commands_need_an_active_admin_and_recover_admin_brings_one_back(
     ops = instance.call("get_user", key=ops_key)["result"]
     assert (ops["username"], ops["email"], ops["admin"]) == (  # type: ignore[index]
         "ops", "ops@example.com", True)
+
+
+def test_create_api_key_with_scope_and_expires(instance: ServerProcess) -> None:
+    init(instance)
+    key = instance.rpcserver("create-api-key", "admin", "--description", "ro", "--scope",
+                             "read", "--expires", "3600").stdout.strip()
+    dated = instance.rpcserver("create-api-key", "admin", "--description", "dated",
+                               "--expires", "2999-01-31T23:59:59+01:00").stdout.strip()
+    instance.start()
+    assert instance.call("get_user", key=key)["error"] is None
+    refused = instance.call("create_user", key=key, username="x", email="x@example.com",
+                            password="secret-password-1")["error"]
+    assert refused is not None and "scope" in str(refused)
+    assert instance.call("get_user", key=dated)["error"] is None
+    records = {r["description"]: r for r in instance.call("get_api_keys")["result"]}  # type: ignore[union-attr]
+    assert records["ro"]["scopes"] == ["read"]
+    assert records["ro"]["key_suffix"] == key[-4:]
+    assert records["dated"]["expires"].startswith("2999-01-31T22:59:59")
+    assert records["dated"]["scopes"] == ["all"]
+
+
+def test_create_api_key_refuses_bad_scope_and_expiry(instance: ServerProcess) -> None:
+    init(instance)
+    for args, says in ((["--scope", "repository:x:delete"], "--scope"),
+                       (["--expires", "0"], "must be in the future"),
+                       (["--expires", "next tuesday"], "ISO 8601"),
+                       (["--expires", "60", "--expires-in-days", "1"], "not both")):
+        out = instance.rpcserver("create-api-key", "admin", *args, check=False)
+        assert out.returncode == 2 and out.stdout == "", args
+        assert says in out.stderr, (args, out.stderr)
+    instance.extra_env["RPCSERVER_MAX_KEY_LIFETIME"] = "600"
+    out = instance.rpcserver("create-api-key", "admin", "--expires-in-days", "1", check=False)
+    assert out.returncode == 2 and "at most 600 seconds" in out.stderr
+    assert instance.rpcserver("create-api-key", "admin", "--expires", "300").returncode == 0
