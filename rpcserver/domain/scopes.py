@@ -120,6 +120,20 @@ class Scopes:
 
 
 FULL = Scopes(coarse=ALL)
+#: The coarse scopes a token may be granted, narrowest first (``all`` is ``admin``'s twin).
+GRANTABLE = (READ_SCOPE, WRITE_SCOPE, ADMIN_SCOPE)
+
+
+def level_of(coarse: str) -> int:
+    """How far a coarse scope reaches (``read`` < ``write`` < ``admin`` = ``all``)."""
+    return _LEVELS[coarse]
+
+
+def coarse_within(level: int) -> str | None:
+    """The widest grantable coarse scope that reaches no further than ``level`` (None: not
+    even ``read``)."""
+    fitting = [name for name in GRANTABLE if _LEVELS[name] <= level]
+    return fitting[-1] if fitting else None
 
 
 

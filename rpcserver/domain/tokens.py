@@ -21,7 +21,7 @@ from sqlalchemy import delete
 
 from rpcserver.core.credentials import TOKEN_PREFIX
 from rpcserver.core.errors import InvalidApiKey
-from rpcserver.core.registry import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
+from rpcserver.core.registry import READ_SCOPE, WRITE_SCOPE
 from rpcserver.db.models import ApiKey, Level, utcnow
 from rpcserver.domain.access import resolve
 from rpcserver.domain.context import CallContext
@@ -33,6 +33,8 @@ from rpcserver.domain.scopes import (
     ObjectScope,
     ScopeError,
     Scopes,
+    coarse_within,
+    level_of,
 )
 from rpcserver.domain.scopes import (
     parse as parse_scopes,
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 
 #: The most scopes one exchange may ask for.
 MAX_ASKED = 32
-_COARSE = (READ_SCOPE, WRITE_SCOPE, ADMIN_SCOPE)
 
 
 class BadScope(ValueError):
@@ -81,31 +82,27 @@ def grant(ctx: CallContext, asked: list[str]) -> Scopes:
     if len(asked) > MAX_ASKED:
         raise BadScope(f"at most {MAX_ASKED} scopes")
     have = ctx.scopes
-    coarse: str | None = None
+    level = 0
     objects: list[ObjectScope] = []
     for item in asked:
         try:
             wanted = parse_scopes([item])
         except ScopeError as exc:
             raise BadScope(str(exc)) from None
-        if wanted.level:  # read, write, admin or all: no more than the key's own
-            level = min(wanted.level, have.level)
-            allowed = [c for c in _COARSE if parse_scopes([c]).level <= level]
-            if allowed and (coarse is None
-                            or _COARSE.index(allowed[-1]) > _COARSE.index(coarse)):
-                coarse = allowed[-1]
+        # read, write, admin or all: no more than the key's own
+        level = max(level, min(wanted.level, have.level))
         for scope in wanted.objects:
             kept = _object_grant(ctx, have, scope)
             if kept is not None:
                 objects.append(kept)
-    return Scopes(coarse=coarse, objects=tuple(dict.fromkeys(objects)))
+    return Scopes(coarse=coarse_within(level), objects=tuple(dict.fromkeys(objects)))
 
 
 def _object_grant(ctx: CallContext, have: Scopes, scope: ObjectScope) -> ObjectScope | None:
     """``scope`` as far as the key and the user allow it: push dropped when only pull is
     allowed, the whole scope when not even pull."""
-    pull = have.level >= 1 or any(_same(o, scope) for o in have.objects)
-    push = scope.push and (have.level >= 2 or any(_same(o, scope) and o.push
+    pull = have.level >= level_of(READ_SCOPE) or any(_same(o, scope) for o in have.objects)
+    push = scope.push and (have.level >= level_of(WRITE_SCOPE) or any(_same(o, scope) and o.push
                                                   for o in have.objects))
     if "*" not in scope.pattern:
         # A named object: the user's own level on it (a missing or hidden one: nothing).

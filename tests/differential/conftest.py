@@ -26,7 +26,7 @@ import requests
 
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import GitDaemon, Upstream
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import ServerProcess, free_port, stop_process
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 KALLITHEA_VENV = Path(os.environ.get("KALLITHEA_SERVER_VENV")
@@ -116,15 +116,7 @@ class Kallithea:
         return (self.base / "server.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if getattr(self, "log", None):
-            self.log.close()
+        stop_process(self.process, getattr(self, "log", None))
 
 
 @pytest.fixture(scope="session")
