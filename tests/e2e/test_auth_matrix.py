@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +155,60 @@ def test_every_way_in_every_state(server: ServerProcess) -> None:
     assert log, "the server logged nothing"
     leaked = [s[:9] + "..." for s in secrets if s in log or s[5:] in log]
     assert not leaked, f"secrets in the server log: {leaked}"
+
+
+def test_revoking_a_key_while_its_calls_are_in_flight(server: ServerProcess) -> None:
+    """Calls that began before the revocation commits may finish; every call that begins
+    after it is refused, its tokens' too; none fails any other way, and each write either
+    happened whole (its answer says so) or not at all."""
+    rpc(server, "create_user", username="flight", email="flight@example.com")
+    made = rpc(server, "create_api_key", userid="flight", description="in flight")
+    key, key_id = made["api_key"], made["key"]["key_id"]
+    token = exchange(server, "flight", key)
+    assert token is not None
+    answers: list[tuple[float, float, str, dict[str, Any]]] = []
+    stop = threading.Event()
+
+    def keep_calling(secret: str, method: str) -> None:
+        with requests.Session() as session:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                args = {"description": f"w-{threading.get_ident()}-{n}"} \
+                    if method == "create_api_key" else {}
+                started = time.monotonic()
+                answer = session.post(server.api_url, json={
+                    "id": n, "api_key": secret, "method": method, "args": args},
+                    timeout=60).json()
+                answers.append((started, time.monotonic(), method, answer))
+
+    callers = [threading.Thread(target=keep_calling, args=args) for args in (
+        (key, "get_user"), (key, "get_user"), (token, "get_user"), (key, "create_api_key"))]
+    for thread in callers:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while sum(a[3]["error"] is None for a in answers) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    revoking = time.monotonic()
+    rpc(server, "revoke_api_key", key_id=key_id)
+    revoked = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for thread in callers:
+        thread.join(timeout=60)
+
+    for started, ended, method, answer in answers:
+        if answer["error"] is not None:
+            assert answer["error"] == INVALID, answer
+            assert ended > revoking, (ended, revoking, answer)
+        elif method == "get_user":
+            assert answer["result"]["username"] == "flight"
+        if started > revoked:
+            assert answer["error"] == INVALID, (started, revoked, answer)
+    assert sum(a[3]["error"] is None for a in answers) >= 40
+    assert sum(a[0] > revoked for a in answers) >= 4
+    written = {a[3]["result"]["key"]["description"] for a in answers
+               if a[2] == "create_api_key" and a[3]["error"] is None}
+    listed = {k["description"] for k in rpc(server, "get_api_keys", userid="flight")
+              if k["description"].startswith("w-")}
+    assert listed == written and written
