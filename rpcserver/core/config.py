@@ -56,6 +56,9 @@ class Config:
     #: The most items a list method (get_users, get_repos, ...) answers without ``n``; a
     #: longer list is refused with a hint to page (``n``, ``last``), never cut short.
     max_list_items: int = 10_000
+    #: The largest pack one push may send, in bytes (git's ``receive.maxInputSize``); 0: no
+    #: limit.
+    max_push_bytes: int = 2 * 1024**3
     #: The keys that encrypt stored clone_uri passwords; made on first need.
     secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
     #: Where this config was read from (None: defaults and environment only).
@@ -126,6 +129,8 @@ class Config:
             raise ConfigError("token_service must not be empty")
         if self.max_fetches_per_user < 0:
             raise ConfigError("max_fetches_per_user must be 0 (no limit) or more")
+        if self.max_push_bytes < 0:
+            raise ConfigError("max_push_bytes must be 0 (no limit) or more bytes")
         if self.max_list_items < 1:
             raise ConfigError("max_list_items must be at least 1")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
