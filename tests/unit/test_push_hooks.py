@@ -1,15 +1,10 @@
-"""The server-owned hooks with real ``git push`` to a bare repository on a local path: the
-rules, the size limit, the record, and that a repository's own hooks never run.
-
-git runs the receiving side of a local push as a child, but clears ``GIT_CONFIG_*`` for it
-(a local remote is another repository); so the push names a ``--receive-pack`` script that
-runs ``git receive-pack`` in exactly ``push_environment``'s environment, as the serving code
-will."""
+"""The server-owned hooks with real ``git push`` to a bare repository on a local path
+(``tests.pushing``): the rules, the size limit, the record, and that a repository's own hooks
+never run."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import stat
 import subprocess
 import time
@@ -26,69 +21,20 @@ from rpcserver.vcs.git.hooks import (
     read_record,
 )
 from rpcserver.vcs.store import Store
-from tests.gitremotes import GIT, git, git_env, refs_of
+from tests.gitremotes import git, git_env
+from tests.pushing import ZERO, Pusher
 
-ZERO = "0" * 40
 USER = PushRules(may_rewrite_default=False, max_push_bytes=0, caller="alice")
 ADMIN = PushRules(may_rewrite_default=True, max_push_bytes=0, caller="root")
 
 
-class Pusher:
-    """A bare repository ``r`` in a store, and a working clone that pushes to it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.store = Store.at(str(tmp / "repos"))
-        self.store.ensure()
-        self.bare = self.store.path("r")
-        git("init", "--bare", "--quiet", "--initial-branch=main", str(self.bare))
-        self.work = tmp / "work"
-        git("init", "--quiet", "--initial-branch=main", str(self.work))
-        self.record = tmp / "record.jsonl"
-        self.made = 0
-
-    def commit(self, content: bytes | None = None) -> str:
-        self.made += 1
-        path = self.work / "file.bin"
-        path.write_bytes(content if content is not None else f"{self.made}\n".encode())
-        self.git("add", "file.bin")
-        self.git("commit", "--quiet", "-m", f"commit {self.made}")
-        return self.git("rev-parse", "HEAD").strip()
-
-    def git(self, *args: str) -> str:
-        out = subprocess.run([GIT, "-C", str(self.work), *args], capture_output=True,
-                             check=True, env=_identity(git_env()))
-        return out.stdout.decode()
-
-    def push(self, rules: PushRules, *refspecs: str,
-             extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        self.record.unlink(missing_ok=True)
-        env = push_environment(self.store, rules, self.record,
-                               base=_identity({**git_env(), **(extra or {})}))
-        return subprocess.run([GIT, "-C", str(self.work), "push", "--porcelain",
-                               f"--receive-pack={self.receive_pack(env)}", str(self.bare),
-                               *refspecs],
-                              capture_output=True, text=True, env=git_env(), check=False)
-
-    def receive_pack(self, env: dict[str, str]) -> Path:
-        """A script running ``git receive-pack`` in ``env`` and nothing else."""
-        script = self.work.parent / "receive-pack"
-        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
-        script.write_text(f'#!/bin/sh\nexec env -i {assignments} {GIT} receive-pack "$@"\n')
-        script.chmod(0o755)
-        return script
-
-    def refs(self) -> dict[str, str]:
-        return refs_of(self.bare)
-
-
-def _identity(env: dict[str, str]) -> dict[str, str]:
-    return {**env, "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.com",
-            "GIT_COMMITTER_NAME": "C", "GIT_COMMITTER_EMAIL": "c@example.com"}
-
-
 @pytest.fixture
 def pusher(tmp_path: Path) -> Pusher:
-    p = Pusher(tmp_path)
+    store = Store.at(str(tmp_path / "repos"))
+    store.ensure()
+    bare = store.path("r")
+    git("init", "--bare", "--quiet", "--initial-branch=main", str(bare))
+    p = Pusher(store, bare, tmp_path)
     p.commit()
     assert p.push(USER, "main").returncode == 0
     return p
@@ -218,9 +164,7 @@ def test_without_rules_the_hook_refuses(pusher: Pusher) -> None:
     env = push_environment(pusher.store, USER, pusher.record, base=git_env())
     del env[hook.RULES_ENV]
     pusher.commit()
-    done = subprocess.run([GIT, "-C", str(pusher.work), "push",
-                           f"--receive-pack={pusher.receive_pack(env)}", str(pusher.bare),
-                           "main"], capture_output=True, text=True, env=git_env(), check=False)
+    done = pusher.push_in(env, "main")
     assert done.returncode != 0
     assert "the server's push rules are missing" in done.stderr
 

@@ -57,7 +57,7 @@ def ensure_hooks(store: Store) -> Path:
     this Python and this ``hook.py``, which move when the server is reinstalled)."""
     directory = store.internal / HOOKS_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)  # nobody else may put a hook here
+    os.chmod(directory, 0o755)  # noqa: S103 (readable by all, writable by us alone)
     program = str(Path(hook.__file__).resolve())
     for name in HOOK_NAMES:
         _install(directory / name, _script(program, name))
