@@ -181,6 +181,19 @@ def create_user(ctx: click.Context, username: str, email: str, password: str | N
     click.echo(result["user"]["user_id"])
 
 
+@main.command("refresh-repo")
+@click.argument("repository")
+@config_option
+@click.pass_context
+def refresh_repo(ctx: click.Context, repository: str, config_path: str | None) -> None:
+    """Re-read what the server caches about REPOSITORY (a name or an id) from disk, as the
+    invalidate_cache API method does: for a post-receive hook of pushes made straight into
+    the repository root (docs/push-rules.md), with no API key to keep in the hook."""
+    with as_admin(_load(ctx, config_path)) as (dispatcher, credential):
+        result = dispatcher.call(credential, "invalidate_cache", {"repoid": repository})
+    click.echo(result["msg"], err=True)
+
+
 @main.command("create-api-key")
 @click.argument("username")
 @click.option("--description", default="", help="Shown in key listings; never secret.")

@@ -29,6 +29,7 @@ from rpcserver.domain.grants import REPO
 from rpcserver.domain.lookup import IDENT, NAME, REPOSITORY
 from rpcserver.domain.permissions import ADMIN, OnRepo
 from rpcserver.domain.repo_work import (
+    KnownRepo,
     Pulled,
     PullRepo,
     RefreshCache,
@@ -179,9 +180,11 @@ def _group_for(ctx: CallContext, name: str) -> RepoGroup | None:
     return group
 
 
-def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[str, Any]:
+def _finish_rescan(plan: RescanRepos, remove_obsolete: bool, ctx: CallContext,
+                   scan: Scan) -> dict[str, Any]:
     added: list[str] = []
     removed: list[str] = []
+    refreshed = _store_changed(plan, ctx, scan)
     settings = vcs_settings(ctx.config)
     store = settings.store
     for name, (repo_type, cache) in sorted(scan.new.items()):
@@ -206,8 +209,22 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[
             ctx.session.delete(repo)
             ctx.session.flush()
             removed.append(repo.name)
-    log.info("rescan by user id %s: added %s, removed %s", ctx.caller.id, added, removed)
+    log.info("rescan by user id %s: added %s, removed %s, refreshed %s", ctx.caller.id, added,
+             removed, refreshed)
     return {"added": added, "removed": removed}
+
+
+def _store_changed(plan: RescanRepos, ctx: CallContext, scan: Scan) -> list[str]:
+    """Store the ``last_changeset``s that changed on disk, unless the cache changed in the
+    database meanwhile too (a pull or push stored a newer one)."""
+    seen = {known.repo_id: known.cache for known in plan.existing}
+    refreshed = []
+    for repo_id, cache in sorted(scan.changed.items()):
+        repo = ctx.session.get(Repository, repo_id)
+        if repo is not None and repo.changeset_cache == seen.get(repo_id):
+            repo.changeset_cache = cache
+            refreshed.append(repo.name)
+    return refreshed
 
 
 @registry.method("rescan_repos",
@@ -215,7 +232,13 @@ def _finish_rescan(remove_obsolete: bool, ctx: CallContext, scan: Scan) -> dict[
                  permission=ADMIN, changes=True)
 def rescan_repos(ctx: ReadContext, remove_obsolete: bool = False) -> Deferred:
     """Adopt the bare git repositories found under the repository root that the database
-    does not know (their groups too; owned by the caller); with ``remove_obsolete``, forget
-    the repositories whose directory is gone."""
-    known = frozenset(ctx.conn.scalars(select(Repository.name)).all())
-    return Deferred(work=RescanRepos(known), finish=partial(_finish_rescan, remove_obsolete))
+    does not know (their groups too; owned by the caller), and re-read the ``last_changeset``
+    of those it knows (changed by a push made around the server); with ``remove_obsolete``,
+    forget the repositories whose directory is gone."""
+    existing = tuple(KnownRepo(*row) for row in ctx.conn.execute(_EXISTING))
+    plan = RescanRepos(known=frozenset(k.name for k in existing), existing=existing)
+    return Deferred(work=plan, finish=partial(_finish_rescan, plan, remove_obsolete))
+
+
+_EXISTING = select(Repository.id, Repository.name, Repository.repo_type,
+                   Repository.changeset_cache).order_by(Repository.id)

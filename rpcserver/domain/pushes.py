@@ -32,8 +32,7 @@ from rpcserver.domain.access import level_on
 from rpcserver.domain.context import Actor
 from rpcserver.domain.grants import REPO
 from rpcserver.domain.repositories import last_changeset, reader, store_for
-from rpcserver.vcs.git.hooks import PushRules, RefUpdate
-from rpcserver.vcs.model import VcsError
+from rpcserver.vcs.model import PushRules, RefUpdate, VcsError
 from rpcserver.vcs.store import Busy
 
 log = logging.getLogger("rpcserver.push")

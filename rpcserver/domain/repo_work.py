@@ -211,18 +211,34 @@ def _locked(config: Config, repo_id: int, name: str) -> Iterator[None]:
 # -- rescan_repos: every repository on disk ------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KnownRepo:
+    """A repository the database holds, with its cached ``last_changeset`` as the scan
+    found it (None: never read)."""
+
+    repo_id: int
+    name: str
+    repo_type: str
+    cache: dict[str, Any] | None
+
+
 @dataclass
 class Scan:
     #: repositories on disk the database does not know: name -> (repo_type, last_changeset)
     new: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: known repositories whose ``last_changeset`` on disk differs from their cache (pushed
+    #: to around the server): repo id -> the one on disk
+    changed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RescanRepos:
-    """Find the repositories under the root whose names are not in ``known``."""
+    """Find the repositories under the root whose names are not in ``known``, and read the
+    ``last_changeset`` of the ``existing`` ones again."""
 
     kind: ClassVar[str] = "rescan_repos"
     known: frozenset[str]
+    existing: tuple[KnownRepo, ...] = ()
 
     @contextlib.contextmanager
     def run(self, config: Config) -> Iterator[Scan]:
@@ -238,7 +254,33 @@ class RescanRepos:
                 scan.new[name] = (repo_type, last_changeset(repo))
             except VcsError as exc:
                 log.warning("rescan: cannot read %s, skipping it: %s", name, exc)
+        for known in self.existing:
+            cache = _reread(settings, known)
+            if cache is not None and cache != known.cache:
+                scan.changed[known.repo_id] = cache
         yield scan
+
+
+def _reread(settings: Settings, known: KnownRepo) -> dict[str, Any] | None:
+    """``known``'s ``last_changeset`` on disk; None when it is missing, unreadable or busy
+    (a pull or push holds its lock, and stores its own when done)."""
+    store = settings.store
+    try:
+        path = store.path(known.name)
+        vcs = backend_for(known.repo_type, settings)
+        if not vcs.is_repository(path):
+            return None
+        lock = store.lock(known.repo_id)
+        lock.acquire(0)
+    except (Busy, OSError, VcsError):
+        return None
+    try:
+        return last_changeset(vcs.open(path))
+    except VcsError as exc:
+        log.warning("rescan: cannot read %s: %s", known.name, exc)
+        return None
+    finally:
+        lock.release()
 
 
 def _walk(settings: Settings, relative: str = "",

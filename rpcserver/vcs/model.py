@@ -1,4 +1,5 @@
-"""What every backend answers in: refs, commits, trees, and the ways reading or writing fails.
+"""What every backend answers in: refs, commits, trees, pushes, and the ways reading or
+writing fails.
 
 Kept apart from ``backend`` (the protocol and the registry) so that a backend's own modules
 can use these types without importing the registry that imports them.
@@ -68,3 +69,25 @@ class Tree:
 def utc(timestamp: int) -> dt.datetime:
     """A Unix time as a UTC datetime without zone."""
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class PushRules:
+    """What one push may do; the serving code decides it from the caller's rights."""
+
+    #: True when the caller is an admin of the repository: the default branch may then be
+    #: deleted or rewritten (force-pushed).
+    may_rewrite_default: bool
+    #: The largest pack the push may send, in bytes; 0: no limit.
+    max_push_bytes: int
+    #: Who pushes (a username), for messages and the log.
+    caller: str
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One ref a push changed: ``old`` is all zeros when created, ``new`` when deleted."""
+
+    ref: str
+    old: str
+    new: str

@@ -133,12 +133,11 @@ def test_a_push_waits_for_the_repository_lock(config: Config, db: Database,
                                              repo: tuple[int, str], pusher: Pusher) -> None:
     """As a pull holds it: the push goes ahead once it is free, or is refused cleanly when
     it stays taken."""
-    repo_id, name = repo
+    repo_id, _name = repo
     lock = store_for(config).lock(repo_id)
     lock.acquire(0)
-    with pytest.raises(RepositoryBusy) as refused:
-        with push_lock(config, repo_id, timeout=0.2):
-            pytest.fail("the lock was held")
+    with pytest.raises(RepositoryBusy) as refused, push_lock(config, repo_id, timeout=0.2):
+        pytest.fail("the lock was held")
     assert refused.value.text == \
         "repository is busy (being pulled, renamed or deleted), try again"
     threading.Timer(0.5, lock.release).start()
@@ -194,11 +193,14 @@ def test_refresh_repo_reads_a_push_made_around_the_server(
 
 
 def test_rescan_refreshes_repositories_changed_on_disk(
-        rpc: Rpc, config: Config, repo: tuple[int, str], pusher: Pusher) -> None:
+        rpc: Rpc, config: Config, repo: tuple[int, str], pusher: Pusher,
+        caplog: pytest.LogCaptureFixture) -> None:
     ok(rpc("create_repo", repo_name="quiet"))
     quiet = ok(rpc("get_repo", repoid="quiet"))["last_changeset"]
     new = _push_around(pusher)
+    caplog.set_level(logging.INFO, logger="rpcserver.api.pull")
     assert ok(rpc("rescan_repos")) == {"added": [], "removed": []}
+    assert "refreshed ['p']" in caplog.text
     assert ok(rpc("get_repo", repoid="p"))["last_changeset"]["raw_id"] == new
     assert ok(rpc("get_repo", repoid="quiet"))["last_changeset"] == quiet
 

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from rpcserver.domain.context import Work
-from rpcserver.domain.repo_work import CreateRepo, ForkRepo, PullRepo, RefreshCache, RescanRepos
+from rpcserver.domain.repo_work import (
+    CreateRepo,
+    ForkRepo,
+    KnownRepo,
+    PullRepo,
+    RefreshCache,
+    RescanRepos,
+)
 from rpcserver.domain.work import WORK_KINDS, from_data, to_data
 from rpcserver.vcs.clone_uri import Source
 
@@ -26,6 +33,9 @@ EXAMPLES: list[Work] = [
     PullRepo(repo_id=3, name="g/copy", repo_type="git", source=SOURCE),
     RefreshCache(repo_id=3, name="g/copy", repo_type="git"),
     RescanRepos(known=frozenset({"b", "a/c"})),
+    RescanRepos(known=frozenset({"b", "a/c"}),
+                existing=(KnownRepo(1, "b", "git", {"raw_id": "cd" * 20, "revision": 0}),
+                          KnownRepo(2, "a/c", "git", None))),
 ]
 
 

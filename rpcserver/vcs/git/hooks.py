@@ -18,38 +18,18 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from rpcserver.vcs.git import hook
+from rpcserver.vcs.model import PushRules, RefUpdate
 from rpcserver.vcs.store import Store
+
+__all__ = ["PushRules", "RefUpdate", "ensure_hooks", "push_environment", "read_record"]
 
 #: The hooks we install; each runs ``hook.py <name>``.
 HOOK_NAMES = ("pre-receive", "post-receive")
 #: Where the hooks live under the store's internal directory.
 HOOKS_DIR = "hooks"
-
-
-@dataclass(frozen=True)
-class PushRules:
-    """What one push may do; the serving code decides it from the caller's rights."""
-
-    #: True when the caller is an admin of the repository: the default branch may then be
-    #: deleted or rewritten (force-pushed).
-    may_rewrite_default: bool
-    #: The largest pack the push may send, in bytes; 0: no limit.
-    max_push_bytes: int
-    #: Who pushes (a username), for messages and the log.
-    caller: str
-
-
-@dataclass(frozen=True)
-class RefUpdate:
-    """One ref a push changed: ``old`` is all zeros when created, ``new`` when deleted."""
-
-    ref: str
-    old: str
-    new: str
 
 
 def ensure_hooks(store: Store) -> Path:
