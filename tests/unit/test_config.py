@@ -73,3 +73,10 @@ def test_frozen() -> None:
     config = Config.load(env={})
     with pytest.raises(AttributeError):
         config.workers = 9  # type: ignore[misc]
+
+
+def test_max_push_bytes() -> None:
+    assert Config.load(env={}).max_push_bytes == 2147483648
+    assert Config.load(env={"RPCSERVER_MAX_PUSH_BYTES": "0"}).max_push_bytes == 0
+    with pytest.raises(ConfigError, match="max_push_bytes must be 0"):
+        Config.load(env={"RPCSERVER_MAX_PUSH_BYTES": "-1"})
