@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def cgi_app(root: Path) -> Callable[..., Any]:
         feeder.start()
         head = b""
         while b"\r\n\r\n" not in head:
-            chunk = proc.stdout.read1(65536)
+            chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
                 break
             head += chunk
@@ -85,7 +86,7 @@ def cgi_app(root: Path) -> Callable[..., Any]:
         start_response(status, headers)
         if rest:
             yield rest
-        while chunk := proc.stdout.read1(65536):
+        while chunk := os.read(proc.stdout.fileno(), 65536):
             yield chunk
         feeder.join()
         proc.stdout.close()
@@ -148,15 +149,15 @@ def main(argv: list[str] | None = None) -> int:
                         git("init", "-q", "--bare", str(bare))
                     order = list(targets) if run % 2 == 0 else list(reversed(targets))
                     for kind in order:
-                        times.setdefault(f"push {kind}", []).append(timed(lambda t=targets[
-                            kind]: git("-c", "pack.compression=0", "push", "-q", t,
-                                       "HEAD:master", cwd=work)))
+                        push = ["-c", "pack.compression=0", "push", "-q", targets[kind],
+                                "HEAD:master"]
+                        times.setdefault(f"push {kind}", []).append(
+                            timed(partial(git, *push, cwd=work)))
                     for kind in order:
                         dest = base / f"clone-{kind}-{name}"
                         # --no-local: a real copy, not hard links.
-                        times.setdefault(f"clone {kind}", []).append(timed(lambda t=targets[
-                            kind], d=dest: git("clone", "-q", "--no-local", "--bare", t,
-                                               str(d))))
+                        clone = ["clone", "-q", "--no-local", "--bare", targets[kind], str(dest)]
+                        times.setdefault(f"clone {kind}", []).append(timed(partial(git, *clone)))
                         subprocess.run(["rm", "-rf", str(dest)], check=True)
             finally:
                 server.stop()

@@ -202,3 +202,28 @@ def test_a_push_over_max_push_bytes_is_refused(rpc: Rpc, admin_key: str,
     response = client.post("/pub/git-receive-pack", data=b"0" * 5000,
                            headers=basic("admin", admin_key))
     assert response.status_code == 413
+
+
+def test_a_cached_password_expires(rpc: Rpc, db: Database,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from rpcserver.domain.auth import KeyLookup
+
+    ok(rpc("create_user", username="dora", email="dora@example.com", password="pw-dora"))
+    now = [1000.0]
+    login = git_login.GitLogin(db, KeyLookup(db.read_engine or db.engine), 60,
+                               clock=lambda: now[0])
+    calls: list[str] = []
+    real = git_login.verify_password
+    def counting(stored: str | None, password: str) -> bool:
+        calls.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(git_login, "verify_password", counting)
+    assert login.authenticate("dora", "pw-dora", "127.0.0.1").actor.username == "dora"
+    now[0] += 59
+    login.authenticate("dora", "pw-dora", "127.0.0.1")
+    assert len(calls) == 1
+    now[0] += 2
+    login.authenticate("dora", "pw-dora", "127.0.0.1")
+    assert len(calls) == 2
+    assert all(b"pw-dora" not in digest for digest in login._cache)

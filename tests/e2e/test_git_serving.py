@@ -10,6 +10,7 @@ On the SQLite pass the server runs on SQLite, on the PostgreSQL pass on PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -29,8 +30,8 @@ from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "pw-of-u-0123"  # noqa: S105
-OLGA_PASSWORD = "pw-of-olga-0123"  # noqa: S105
+PASSWORD = "pw-of-u-0123"
+OLGA_PASSWORD = "pw-of-olga-0123"
 #: repository -> (private, u's grant, granted through the user group)
 REPOS = {
     "pub": (False, None, None),
@@ -255,10 +256,8 @@ class RssSampler:
     def _run(self) -> None:
         while not self.stop.is_set():
             for pid in self.pids:
-                try:
+                with contextlib.suppress(OSError):
                     self.peak[pid] = max(self.peak[pid], rss_mb(pid))
-                except OSError:
-                    pass
             time.sleep(0.02)
 
     def __enter__(self) -> RssSampler:
