@@ -269,7 +269,7 @@ class RssSampler:
         self.thread.join()
 
 
-BLOBS, BLOB_MB = 4, 25
+BLOBS, BLOB_MB = 2, 50
 
 
 @pytest.mark.slow
@@ -282,7 +282,8 @@ def test_a_100_mb_push_and_clone_stay_out_of_memory(server: ServerProcess,
     git(home, "init", "-q", "-b", "master", str(work), check=True)
     for i in range(BLOBS):  # incompressible: the pack is as large as the data
         (work / f"blob-{i}").write_bytes(os.urandom(BLOB_MB * 1024 * 1024))
-    git(home, "-c", "core.compression=0", "add", ".", cwd=work, check=True)
+    git(home, "-c", "core.compression=0", "-c", "core.bigFileThreshold=1m", "add", ".",
+        cwd=work, check=True)
     git(home, "commit", "-qm", "big", cwd=work, check=True)
     url = server.url.replace("http://", f"http://admin:{server.admin_key}@") + "/big"
     pids = worker_pids(server)
@@ -290,7 +291,8 @@ def test_a_100_mb_push_and_clone_stay_out_of_memory(server: ServerProcess,
     before = {pid: rss_mb(pid) for pid in pids}
     started = time.monotonic()
     with RssSampler(pids) as pushing:
-        done = git(home, "-c", "pack.compression=0", "push", "-q", url, "HEAD:master",
+        done = git(home, "-c", "pack.compression=0", "-c", "core.bigFileThreshold=1m", "push",
+                   "-q", url, "HEAD:master",
                    cwd=work)
     push_s = time.monotonic() - started
     assert done.returncode == 0, done.stderr
