@@ -227,3 +227,21 @@ def test_a_cached_password_expires(rpc: Rpc, db: Database,
     login.authenticate("dora", "pw-dora", "127.0.0.1")
     assert len(calls) == 2
     assert all(b"pw-dora" not in digest for digest in login._cache)
+
+
+def test_anonymous_clone_is_a_switch(rpc: Rpc, git_client: Callable[..., Client]) -> None:
+    ok(rpc("create_repo", repo_name="pub"))
+    ok(rpc("create_repo", repo_name="priv", private=True))
+    off = git_client()
+    assert off.get("/pub" + ADVERTISE).status_code == 401
+    on = git_client(anonymous_clone=True)
+    assert on.get("/pub" + ADVERTISE).status_code == 200
+    hidden, absent = on.get("/priv" + ADVERTISE), on.get("/absent" + ADVERTISE)
+    assert hidden.status_code == absent.status_code == 401
+    assert hidden.data == absent.data
+    # Never a push without credentials, and the body is not read for it.
+    assert on.get("/pub" + PUSH_ADVERTISE).status_code == 401
+    assert on.post("/pub/git-receive-pack", data=b"0000").status_code == 401
+    # What default may not read stays closed: revoke its read on the public repository.
+    ok(rpc("grant_user_permission", repoid="pub", userid="default", perm="repository.none"))
+    assert on.get("/pub" + ADVERTISE).status_code == 401

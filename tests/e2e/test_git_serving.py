@@ -309,5 +309,5 @@ def test_a_100_mb_push_and_clone_stay_out_of_memory(server: ServerProcess,
     print(f"{BLOBS * BLOB_MB} MB: push {push_s:.1f} s, clone {clone_s:.1f} s; worker RSS grew "
           f"at most {grew_push:.1f} MB (push), {grew_clone:.1f} MB (clone); before: "
           f"{', '.join(f'{v:.0f}' for v in before.values())} MB")
-    assert grew_push < 30, pushing.peak
-    assert grew_clone < 30, cloning.peak
+    assert grew_push < 40, pushing.peak
+    assert grew_clone < 40, cloning.peak
