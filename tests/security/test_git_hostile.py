@@ -161,3 +161,16 @@ def test_the_same_push_made_whole_lands(target: Target) -> None:
     assert b"ok refs/heads/master" in response.content
     assert new in target.refs()
     target.fsck()
+
+
+def test_a_push_without_credentials_is_refused_before_its_body(target: Target) -> None:
+    """Over ``max_body_bytes`` and without credentials: 401 as soon as the headers are in,
+    the 100 MB never sent (it could never be allowed)."""
+    host, port = target.server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /target/git-receive-pack HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/x-git-receive-pack-request\r\n"
+                     b"Content-Length: 104857600\r\n\r\n" + b"0" * 1000)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    assert b"www-authenticate: basic" in answer.lower()
