@@ -220,6 +220,10 @@ def test_every_caller_on_every_repository(server: ServerProcess, tmp_path: Path)
     assert f"case-{pushed}" in git(home, "branch", "-r", cwd=clone).stdout
     head = git(home, "rev-parse", "HEAD", cwd=source).stdout.strip()
     assert rpc(server, "get_repo", repoid="pub")["last_changeset"]["raw_id"] == head
+    # No password, key or token reached the server's log.
+    log = server.read_log()
+    secrets = [c.secret for c in callers if c.secret] + [server.admin_key]
+    assert not [s[:6] for s in secrets if s in log]
 
 
 def worker_pids(server: ServerProcess) -> list[int]:
