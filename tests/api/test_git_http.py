@@ -245,3 +245,21 @@ def test_anonymous_clone_is_a_switch(rpc: Rpc, git_client: Callable[..., Client]
     # What default may not read stays closed: revoke its read on the public repository.
     ok(rpc("grant_user_permission", repoid="pub", userid="default", perm="repository.none"))
     assert on.get("/pub" + ADVERTISE).status_code == 401
+
+
+def test_keys_are_checked_as_for_the_api(rpc: Rpc, client: Client) -> None:
+    ok(rpc("create_user", username="erin", email="erin@example.com"))
+    ok(rpc("create_repo", repo_name="pub"))
+    good = ok(rpc("create_api_key", userid="erin"))["api_key"]
+    revoked = ok(rpc("create_api_key", userid="erin"))
+    ok(rpc("revoke_api_key", key_id=revoked["key"]["key_id"]))
+    fenced = ok(rpc("create_api_key", userid="erin", ip_ranges=["192.0.2.0/24"]))["api_key"]
+    assert client.get("/pub" + ADVERTISE, headers=basic("erin", good)).status_code == 200
+    for key in (revoked["api_key"], fenced):
+        assert client.get("/pub" + ADVERTISE, headers=basic("erin", key)).status_code == 401
+    # The username must be the key's user's; Bearer needs none.
+    assert client.get("/pub" + ADVERTISE, headers=basic("admin", good)).status_code == 401
+    assert client.get("/pub" + ADVERTISE,
+                      headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    ok(rpc("update_user", userid="erin", active=False))
+    assert client.get("/pub" + ADVERTISE, headers=basic("erin", good)).status_code == 401
