@@ -11,6 +11,7 @@ password (a new hash) misses the cache at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -66,8 +67,12 @@ class GitLogin:
         self._secret = secrets.token_bytes(32)
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
-        #: Verified when the username is unknown, so that an unknown user costs as long.
-        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+
+    @functools.cached_property
+    def _dummy_hash(self) -> str | None:
+        """Verified when the username is unknown, so that an unknown user costs as long;
+        made on first need (every app is built with one, most never see a password)."""
+        return hash_password(secrets.token_urlsafe(16))
 
     def authenticate(self, username: str | None, secret: str,
                      client_ip: str | None) -> GitCaller:
