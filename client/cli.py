@@ -263,6 +263,9 @@ def main(
         _fail(ctx, ExitCode.INTERRUPTED, "rpc-api: interrupted (a call already sent may complete)")
     try:
         click.echo(output.render(result, output_format))
+        clone = output.clone_url(api.url, method, result)
+        if output_format == output.PRETTY and clone is not None:
+            click.echo(f"clone URL: {clone}")
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader left early (`| head`): end quietly, as other Unix tools do, not with a

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from client.api import API_PATH
 from client.methods import Method
 
 PRETTY = "pretty"
@@ -24,6 +26,21 @@ def render(result: Any, output_format: str) -> str:
     if isinstance(result, str):
         return result
     return json.dumps(result, indent=4, ensure_ascii=False)
+
+
+def clone_url(api_url: str, method: str, result: Any) -> str | None:
+    """The clone URL of the repository a `get_repo` answered: `<server>/<full name>`, the
+    server being the one rpc-api talks to, without any credentials in its URL. Only the
+    pretty output shows it; the answer itself is the server's, untouched."""
+    if method != "get_repo" or not isinstance(result, dict):
+        return None
+    name = result.get("repo_name")
+    if not isinstance(name, str):
+        return None
+    parts = urlsplit(api_url)
+    host = parts.netloc.rpartition("@")[2]
+    path = parts.path.removesuffix(API_PATH).rstrip("/")
+    return urlunsplit((parts.scheme, host, f"{path}/{name}", "", ""))
 
 
 def render_methods(methods: tuple[Method, ...], output_format: str) -> str:

@@ -93,6 +93,7 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
     bind = bind or config.bind
     from rpcserver.web.serve import run_development, run_gunicorn
 
+    click.echo(f"git clone URLs: {config.public_base(bind)}/<repository>", err=True)
     if reload:
         run_development(config, bind)
     else:

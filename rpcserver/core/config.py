@@ -56,11 +56,18 @@ class Config:
     #: The most items a list method (get_users, get_repos, ...) answers without ``n``; a
     #: longer list is refused with a hint to page (``n``, ``last``), never cut short.
     max_list_items: int = 10_000
-    #: The largest pack one push may send, in bytes (git's ``receive.maxInputSize``); 0: no
-    #: limit.
-    max_push_bytes: int = 2 * 1024**3
     #: The keys that encrypt stored clone_uri passwords; made on first need.
     secret_key_file: str = "secret.keys"  # noqa: S105 (a file name, not a secret)
+    #: The server's address as git clients see it: a repository's clone URL is
+    #: ``<public_url>/<full name>``. Empty: ``http://<bind>`` (docs/serving.md).
+    public_url: str = ""
+    #: Whether clients without credentials may clone and fetch what ``default`` may read.
+    anonymous_clone: bool = False
+    #: The largest git push accepted: its request body (the API's bound is
+    #: ``max_body_bytes``) and the pack git receives (``receive.maxInputSize``).
+    max_push_bytes: int = 2 * 1024 ** 3
+    #: How long a git client's successful password check is remembered (0: never).
+    password_cache_seconds: int = 60
     #: Where this config was read from (None: defaults and environment only).
     path: str | None = None
 
@@ -129,14 +136,19 @@ class Config:
             raise ConfigError("token_service must not be empty")
         if self.max_fetches_per_user < 0:
             raise ConfigError("max_fetches_per_user must be 0 (no limit) or more")
-        if self.max_push_bytes < 0:
-            raise ConfigError("max_push_bytes must be 0 (no limit) or more bytes")
         if self.max_list_items < 1:
             raise ConfigError("max_list_items must be at least 1")
+        if self.max_push_bytes < self.max_body_bytes:
+            raise ConfigError("max_push_bytes must be at least max_body_bytes")
+        if self.password_cache_seconds < 0:
+            raise ConfigError("password_cache_seconds must be 0 (no cache) or more")
+        public_url = self.public_url.rstrip("/")
+        if public_url and not public_url.startswith(("http://", "https://")):
+            raise ConfigError("public_url must start with http:// or https://")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"log_level {self.log_level!r} is not a logging level")
         return dataclasses.replace(self, repos_root=repos_root, database_url=db,
-                                   log_level=self.log_level.upper(),
+                                   log_level=self.log_level.upper(), public_url=public_url,
                                    secret_key_file=secret_key_file)
 
     def file_values(self) -> dict[str, Any]:
@@ -144,6 +156,19 @@ class Config:
         data = dataclasses.asdict(self)
         data.pop("path")
         return data
+
+    def public_base(self, bind: str | None = None) -> str:
+        """``public_url``, or ``http://<bind>`` when it is not set (``bind``: the address
+        actually served, which ``rpcserver serve --bind`` may change)."""
+        return self.public_url or f"http://{_loopback(bind or self.bind)}"
+
+
+def _loopback(bind: str) -> str:
+    """``bind`` as a client can reach it: a wildcard address becomes the loopback."""
+    host, _, port = bind.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):  # noqa: S104 (recognised, not bound)
+        host = "127.0.0.1"
+    return f"{host}:{port}"
 
 
 def _fields() -> dict[str, dataclasses.Field[Any]]:

@@ -118,6 +118,14 @@ class TooManyFailures(ApiError):
         super().__init__(f"too many failed logins, try again in {seconds} s")
 
 
+class ReservedName(ApiError):
+    """A repository or group name beginning with ``_``: such paths are the server's own
+    (``/_admin/``, and whatever comes later), never a repository's clone URL."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"repository name `{name}` is reserved")
+
+
 class InternalError(ApiError):
     code = -32603
     text = "Internal server error"

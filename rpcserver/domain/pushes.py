@@ -3,7 +3,7 @@ git writes, and afterwards the cache and the push log.
 
 The serving code calls, in this order::
 
-    rules = push_rules(config, conn, actor, repo_row)            # in its read transaction
+    rules = push_rules(config, actor, level)                     # level: the caller's own
     with push_lock(config, repo_id):                             # RepositoryBusy: 503
         confirm_repository(db, repo_id, name)                    # RepositoryGone: 404
         env = hooks.push_environment(store, rules, record, base=...)
@@ -23,17 +23,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from rpcserver.db.models import Level, Repository
-from rpcserver.domain.access import level_on
 from rpcserver.domain.context import Actor
-from rpcserver.domain.grants import REPO
 from rpcserver.domain.repositories import last_changeset, reader, store_for
 from rpcserver.vcs.model import PushRules, RefUpdate, VcsError
-from rpcserver.vcs.store import Busy
+from rpcserver.vcs.store import Busy, RepoLock
 
 log = logging.getLogger("rpcserver.push")
 
@@ -64,19 +62,18 @@ class RepositoryGone(PushRefused):
     text = "repository was renamed or deleted meanwhile"
 
 
-def push_rules(config: Config, conn: Connection, caller: Actor, repo: Any) -> PushRules:
-    """The rules of ``caller``'s push to ``repo`` (a repository row: ``id``, ``owner_id``,
-    ``private``), read on the call's connection."""
-    admin = level_on(conn, caller, REPO, repo) >= Level.ADMIN
-    return PushRules(may_rewrite_default=admin, max_push_bytes=config.max_push_bytes,
-                     caller=caller.username)
+def push_rules(config: Config, caller: Actor, level: Level) -> PushRules:
+    """The rules of a push by ``caller``, whose own level on the repository is ``level``
+    (``domain.access``)."""
+    return PushRules(may_rewrite_default=level >= Level.ADMIN,
+                     max_push_bytes=config.max_push_bytes, caller=caller.username)
 
 
-@contextlib.contextmanager
-def push_lock(config: Config, repo_id: int, *,
-              timeout: float = PUSH_LOCK_WAIT) -> Iterator[None]:
-    """Hold repository ``repo_id``'s lock, waiting at most ``timeout`` seconds for it;
-    ``RepositoryBusy`` when it stays taken."""
+def take_push_lock(config: Config, repo_id: int, *,
+                   timeout: float = PUSH_LOCK_WAIT) -> RepoLock:
+    """Repository ``repo_id``'s lock, taken, waiting at most ``timeout`` seconds for it;
+    ``RepositoryBusy`` when it stays taken. The caller releases it (an HTTP push: when its
+    answer has been sent)."""
     lock = store_for(config).lock(repo_id)
     try:
         lock.acquire(timeout)
@@ -84,6 +81,14 @@ def push_lock(config: Config, repo_id: int, *,
         log.info("push to repository id %s: its lock stayed taken for %g s", repo_id,
                  timeout)
         raise RepositoryBusy(repo_id) from None
+    return lock
+
+
+@contextlib.contextmanager
+def push_lock(config: Config, repo_id: int, *,
+              timeout: float = PUSH_LOCK_WAIT) -> Iterator[None]:
+    """``take_push_lock`` for a block."""
+    lock = take_push_lock(config, repo_id, timeout=timeout)
     try:
         yield
     finally:

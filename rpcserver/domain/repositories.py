@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from rpcserver.core.config import Config
-from rpcserver.core.errors import ApiError, InvalidArg
+from rpcserver.core.errors import ApiError, InvalidArg, ReservedName
 from rpcserver.db.database import Database
 from rpcserver.db.models import (
     Level,
@@ -196,7 +196,11 @@ def short_name(name: str) -> str:
 
 
 def check_name(arg: str, name: str) -> None:
-    """``Invalid `<arg>` arg in JSON DATA: <reason>`` for a name that cannot be a path."""
+    """``Invalid `<arg>` arg in JSON DATA: <reason>`` for a name that cannot be a path;
+    ``repository name `<name>` is reserved`` (groups too) when a part begins with ``_``: the
+    server's own paths (``/_admin/``) begin so, beside the clone URLs (docs/serving.md)."""
+    if any(part.startswith("_") for part in name.split("/")):
+        raise ReservedName(name)
     problem = name_problem(name)
     if problem is None and as_id(name) is not None:
         problem = "must not be only digits (it would read as an id)"

@@ -104,6 +104,14 @@ class Scopes:
             return False
         return any(o.covers(repository) and (o.push or right == PULL) for o in self.objects)
 
+    def reaches_repository(self, repository: str, push: bool) -> bool:
+        """Whether a git client with these scopes may pull (or push) the repository called
+        ``repository``: ``read`` pulls, ``write``, ``admin`` and ``all`` push, ``none``
+        nothing; an object scope by its ``pull`` / ``push`` (docs/serving.md)."""
+        if self.level >= _LEVELS[WRITE_SCOPE if push else READ_SCOPE]:
+            return True
+        return any(o.covers(repository) and (o.push or not push) for o in self.objects)
+
     def within(self, other: Scopes) -> bool:
         """Whether these scopes grant nothing ``other`` does not (a key may only make keys
         of no more than its own scope)."""

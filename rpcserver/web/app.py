@@ -2,8 +2,9 @@
 
 ``POST``/``GET /_admin/api`` always answers HTTP 200 with a JSON envelope; other HTTP methods
 get 405, and so does a request asking for a method override (a ``_method`` query parameter, as
-Kallithea). ``GET /_admin/token`` exchanges a key for a token (``web.token``). Other paths
-404.
+Kallithea). ``GET /_admin/token`` exchanges a key for a token (``web.token``). Paths outside
+``/_admin/`` that end in ``/info/refs``, ``/git-upload-pack`` or ``/git-receive-pack`` are git's
+smart HTTP (``web.git_http``). Other paths 404.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rpcserver.domain.repositories import name_known
 from rpcserver.rpc import protocol
 from rpcserver.rpc.dispatch import Dispatcher
 from rpcserver.vcs import Store, journal
+from rpcserver.web.git_http import GitHttp, git_route
 from rpcserver.web.token import TOKEN_PATH, token_response
 
 if TYPE_CHECKING:
@@ -45,10 +47,14 @@ class ApiApp:
         self.config = config
         self.db = db
         self.dispatcher = Dispatcher(config, db, registry)
+        # One failure count for the API and git: a guesser gets no second budget.
+        self.git = GitHttp(config, db, self.dispatcher.failures, self.dispatcher.keys)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
+        if git_route(request.path) is not None:
+            return self.git(environ, start_response)
         try:
             if request.path == TOKEN_PATH:
                 if request.method != "GET":

@@ -105,7 +105,8 @@ def gunicorn_options(config: Config, bind: str, workers: int, *,
 
     worker.configure(worker.Settings(threads=config.threads, body_limit=config.max_body_bytes,
                                      idle_timeout=config.idle_timeout,
-                                     connection_limit=config.connection_limit))
+                                     connection_limit=config.connection_limit,
+                                     push_limit=config.max_push_bytes))
     return {
         "bind": bind,
         "workers": workers,

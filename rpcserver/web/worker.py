@@ -29,6 +29,8 @@ from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import create_server
 from waitress.utilities import RequestEntityTooLarge
 
+from rpcserver.web.git_http import RECEIVE_PACK, git_route
+
 log = logging.getLogger(__name__)
 
 #: How long one turn of the event loop may wait; the heartbeat and shutdown checks run per turn.
@@ -38,26 +40,41 @@ SPARE_FDS = 256
 
 
 class _OversizeAware(HTTPRequestParser):
-    """Completes a request whose Content-Length is over the API's limit as soon as its headers
+    """Completes a request whose Content-Length is over its limit as soon as its headers
     are in, without its body, and closes the connection after the answer; refuses a request
     framed twice.
 
-    The app then answers ``Request body too large`` in the JSON envelope (API.md §1 row 3)
-    instead of waitress's plain-text 413, and no worker buffers a body it would refuse.
+    The limit is the API's (``max_body_bytes``) except for git's smart HTTP (``web.git_http``),
+    whose pushes may be up to ``max_push_bytes``; a push without credentials is held to the
+    API's limit (it will be refused anyway). The app then answers ``Request body too large``
+    in the JSON envelope (API.md §1 row 3), or git's 401/413, instead of waitress's
+    plain-text 413, and no worker buffers a body it would refuse.
     """
 
     body_limit = 0  # set per server, see ``_channel_class``
+    push_limit = 0
     #: The connection this request came on (set by ``_ApiChannel``).
     channel: _ApiChannel | None = None
 
+    def _limit(self) -> int:
+        route = git_route(getattr(self, "path", "") or "")
+        if route is None:
+            return self.body_limit
+        if route[1] == RECEIVE_PACK and not self.headers.get("AUTHORIZATION"):
+            return self.body_limit
+        return self.push_limit
+
     def received(self, data: bytes) -> int:
         consumed = int(super().received(data))
-        if (self.headers_finished and not self.chunked
-                and self.content_length > self.body_limit):
+        if not self.headers_finished:
+            return consumed
+        limit = self._limit()
+        if not self.chunked and self.content_length > limit:
             # waitress has just refused it with its own 413 (or is waiting for the body):
             # hand it to the app instead, body unread.
             return self._hand_over(data)
-        if self.chunked and isinstance(self.error, RequestEntityTooLarge):
+        if self.chunked and (isinstance(self.error, RequestEntityTooLarge)
+                             or (self.error is None and self.body_bytes_received > limit)):
             # A chunked body that grew past the limit: the app sees its size so far.
             self.headers["CONTENT_LENGTH"] = str(self.body_bytes_received)
             return self._hand_over(data)
@@ -82,6 +99,7 @@ class _OversizeAware(HTTPRequestParser):
 
 class _ApiChannel(HTTPChannel):
     body_limit = 0
+    push_limit = 0
     #: Set once a request was handed over with its body unread: the connection closes after
     #: the answer, and whatever else arrives is dropped.
     discard_input = False
@@ -89,6 +107,7 @@ class _ApiChannel(HTTPChannel):
     def parser_class(self, adj: Any) -> _OversizeAware:
         parser = _OversizeAware(adj)
         parser.body_limit = self.body_limit
+        parser.push_limit = self.push_limit
         parser.channel = self
         return parser
 
@@ -98,8 +117,9 @@ class _ApiChannel(HTTPChannel):
         return bool(super().received(data))
 
 
-def _channel_class(body_limit: int) -> type[HTTPChannel]:
-    return type("ApiChannel", (_ApiChannel,), {"body_limit": body_limit})
+def _channel_class(body_limit: int, push_limit: int) -> type[HTTPChannel]:
+    return type("ApiChannel", (_ApiChannel,), {"body_limit": body_limit,
+                                               "push_limit": max(push_limit, body_limit)})
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,8 @@ class Settings:
     body_limit: int
     idle_timeout: int
     connection_limit: int
+    #: The largest git push; 0: the same as ``body_limit``.
+    push_limit: int = 0
 
     def waitress(self) -> dict[str, Any]:
         """waitress's adjustments for these settings."""
@@ -121,7 +143,11 @@ class Settings:
             # idle_timeout plus this.
             "cleanup_interval": max(1, self.idle_timeout // 4),
             # A chunked body (no Content-Length) is counted as it arrives; over this: 413.
-            "max_request_body_size": self.body_limit + 1,
+            # One bound per server: the larger (a push's); the parser holds the API's
+            # requests to theirs. Bodies over inbuf_overflow (512 KiB) wait in a temporary
+            # file, answers over outbuf_overflow (1 MiB) too: a push or a clone is never
+            # whole in memory.
+            "max_request_body_size": max(self.body_limit, self.push_limit) + 1,
             "max_request_header_size": 64 * 1024,
             # poll(), not select(): select cannot watch descriptors above 1024.
             "asyncore_use_poll": True,
@@ -163,7 +189,7 @@ class BufferedWorker(Worker):
         server = create_server(self.wsgi, map=socket_map,
                                sockets=[listener.sock for listener in self.sockets],
                                **settings.waitress())
-        server.channel_class = _channel_class(settings.body_limit)
+        server.channel_class = _channel_class(settings.body_limit, settings.push_limit)
         try:
             while self.alive:
                 self.notify()

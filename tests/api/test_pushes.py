@@ -21,6 +21,7 @@ from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from rpcserver.db.models import User
 from rpcserver.domain import rows
+from rpcserver.domain.access import level_on
 from rpcserver.domain.context import Actor
 from rpcserver.domain.grants import REPO
 from rpcserver.domain.pushes import (
@@ -55,8 +56,10 @@ def actor(db: Database, username: str) -> Actor:
 
 
 def rules_for(config: Config, db: Database, username: str, repo_id: int) -> PushRules:
+    caller = actor(db, username)
     with db.reading() as conn:
-        return push_rules(config, conn, actor(db, username), rows.by_id(conn, REPO, repo_id))
+        level = level_on(conn, caller, REPO, rows.by_id(conn, REPO, repo_id))
+    return push_rules(config, caller, level)
 
 
 @pytest.fixture

@@ -333,3 +333,18 @@ def test_a_reader_that_leaves_early_gets_no_traceback(
     )
     assert done.returncode == ExitCode.BROKEN_PIPE == 141
     assert done.stderr == f"Calling method test => {stub_server.url}/_admin/api\n"
+
+
+def test_get_repo_pretty_output_ends_with_the_clone_url(
+    rpc_api: RpcApi, live_server: ServerProcess, unique: Callable[[str], str]
+) -> None:
+    name = unique("clonable")
+    assert live_server.call("create_repo", repo_name=name)["error"] is None
+    base = [f"--apihost={live_server.url}", f"--apikey={live_server.admin_key}"]
+    done = rpc_api(*base, "get_repo", f"repoid:{name}")
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert done.stdout.splitlines()[-1] == f"clone URL: {live_server.url}/{name}"
+    # The answer itself gains no key, and the json format prints only the answer.
+    done = rpc_api(*base, "--format=json", "get_repo", f"repoid:{name}")
+    answer = json.loads(done.stdout)
+    assert "clone_url" not in answer and answer["repo_name"] == name

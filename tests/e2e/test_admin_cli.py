@@ -216,7 +216,7 @@ def test_create_api_key_with_scope_and_expires(instance: ServerProcess) -> None:
                             password="secret-password-1")["error"]
     assert refused is not None and "scope" in str(refused)
     assert instance.call("get_user", key=dated)["error"] is None
-    records = {r["description"]: r for r in instance.call("get_api_keys")["result"]}  # type: ignore[union-attr]
+    records = {r["description"]: r for r in instance.call("get_api_keys")["result"]}  # type: ignore[attr-defined]
     assert records["ro"]["scopes"] == ["read"]
     assert records["ro"]["key_suffix"] == key[-4:]
     assert records["dated"]["expires"].startswith("2999-01-31T22:59:59")

@@ -75,8 +75,18 @@ def test_frozen() -> None:
         config.workers = 9  # type: ignore[misc]
 
 
-def test_max_push_bytes() -> None:
-    assert Config.load(env={}).max_push_bytes == 2147483648
-    assert Config.load(env={"RPCSERVER_MAX_PUSH_BYTES": "0"}).max_push_bytes == 0
-    with pytest.raises(ConfigError, match="max_push_bytes must be 0"):
-        Config.load(env={"RPCSERVER_MAX_PUSH_BYTES": "-1"})
+def test_git_serving_settings() -> None:
+    config = Config.load(env={})
+    assert (config.public_url, config.anonymous_clone) == ("", False)
+    assert config.max_push_bytes == 2 * 1024 ** 3 and config.password_cache_seconds == 60
+    assert config.public_base() == "http://127.0.0.1:5000"
+    assert config.public_base("0.0.0.0:8080") == "http://127.0.0.1:8080"
+    custom = Config.load(env={"RPCSERVER_PUBLIC_URL": "https://git.example.com/",
+                              "RPCSERVER_ANONYMOUS_CLONE": "true"})
+    assert custom.public_base("0.0.0.0:8080") == "https://git.example.com"
+    assert custom.anonymous_clone is True
+    for env in ({"RPCSERVER_PUBLIC_URL": "git.example.com"},
+                {"RPCSERVER_MAX_PUSH_BYTES": "1000"},
+                {"RPCSERVER_PASSWORD_CACHE_SECONDS": "-1"}):
+        with pytest.raises(ConfigError):
+            Config.load(env=env)

@@ -176,7 +176,7 @@ class Git:
         started it dies (``kill -9``: nobody is left to); a local command ends by itself, and
         the wrapper would cost each one a process (about 1 ms)."""
         protocols = tuple(protocols)
-        argv = [*(_die_with_parent() if protocols else ()), self.executable]
+        argv = [*(die_with_parent() if protocols else ()), self.executable]
         if git_dir is not None:
             argv.append(f"--git-dir={git_dir}")
         argv.extend(args)
@@ -188,6 +188,12 @@ class Git:
                                     start_new_session=True)
         except OSError as exc:
             raise GitError(args[0] if args else "", None, f"cannot run git: {exc}") from None
+
+    def environment(self, protocols: Iterable[str] = (),
+                    config: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+        """The environment every git of ours runs with (``SAFE_CONFIG`` and ``config`` as
+        ``GIT_CONFIG_*``); for programs started elsewhere (``http_backend``)."""
+        return self._environment(protocols, config)
 
     def _environment(self, protocols: Iterable[str],
                      config: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -308,7 +314,7 @@ def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:
 
 
 @functools.cache
-def _die_with_parent() -> tuple[str, ...]:
+def die_with_parent() -> tuple[str, ...]:
     """util-linux's ``setpriv`` sets the parent-death signal and execs git (a ``preexec_fn``
     would run Python between fork and exec in a threaded server); without it, nothing."""
     setpriv = shutil.which("setpriv")
