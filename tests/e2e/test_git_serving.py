@@ -315,3 +315,63 @@ def test_a_100_mb_push_and_clone_stay_out_of_memory(server: ServerProcess,
           f"{', '.join(f'{v:.0f}' for v in before.values())} MB")
     assert grew_push < 40, pushing.peak
     assert grew_clone < 40, cloning.peak
+
+
+def test_push_rules_and_the_push_log_over_http(server: ServerProcess, tmp_path: Path) -> None:
+    """The server's own hooks run for a real push through the server: the default branch is
+    rewritten or deleted only by an admin of the repository, refs outside heads and tags are
+    refused, the repository's own hooks never run, get_repo shows each push at once, and
+    the push log names the caller and the refs."""
+    rpc(server, "create_user", username="rw", email="rw@example.com", password=PASSWORD)
+    rpc(server, "create_repo", repo_name="rules")
+    rpc(server, "grant_user_permission", repoid="rules", userid="rw", perm="repository.write")
+    home = tmp_path / "home"
+    home.mkdir()
+    work = tmp_path / "work"
+    git(home, "init", "-q", "-b", "master", str(work), check=True)
+    bare = server.instance / "repos" / "rules"
+    marker = tmp_path / "repository-hook-ran"
+    hook = bare / "hooks" / "pre-receive"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    admin = server.url.replace("http://", f"http://admin:{server.admin_key}@") + "/rules"
+    writer = server.url.replace("http://", f"http://rw:{PASSWORD}@") + "/rules"
+
+    def commit(text: str) -> str:
+        (work / "f").write_text(text)
+        git(home, "add", "f", cwd=work, check=True)
+        git(home, "commit", "-qm", text, cwd=work, check=True)
+        return git(home, "rev-parse", "HEAD", cwd=work).stdout.strip()
+
+    def push(url: str, *refspecs: str) -> subprocess.CompletedProcess[str]:
+        return git(home, "push", "-q", url, *refspecs, cwd=work)
+
+    def ref(name: str) -> str:
+        return git(home, "--git-dir", str(bare), "rev-parse", "-q", "--verify",
+                   name).stdout.strip()
+
+    first = commit("one")
+    assert push(admin, "HEAD:master").returncode == 0
+    second = commit("two")
+    assert push(writer, "HEAD:master").returncode == 0
+    assert rpc(server, "get_repo", repoid="rules")["last_changeset"]["raw_id"] == second
+    rewrite = push(writer, f"+{first}:master")
+    assert rewrite.returncode != 0 and "refusing to rewrite the default branch" in \
+        rewrite.stderr
+    delete = push(writer, ":master")
+    assert delete.returncode != 0 and "refusing to delete the default branch" in delete.stderr
+    odd = push(writer, "HEAD:refs/notes/odd")
+    assert odd.returncode != 0 and "only branches (refs/heads/) and tags" in odd.stderr
+    assert (ref("refs/heads/master"), ref("refs/notes/odd")) == (second, "")
+    assert push(writer, "HEAD:topic").returncode == 0
+    assert push(writer, f"+{first}:topic").returncode == 0
+    assert push(writer, ":topic").returncode == 0 and ref("refs/heads/topic") == ""
+    assert push(admin, f"+{first}:master").returncode == 0
+    assert ref("refs/heads/master") == first
+    assert rpc(server, "get_repo", repoid="rules")["last_changeset"]["raw_id"] == first
+    assert not marker.exists()
+    log = server.read_log()
+    assert f"push to rules by rw: refs/heads/master {first[:12]}..{second[:12]}" in log
+    assert f"push to rules by admin: refs/heads/master {second[:12]}..{first[:12]}" in log
+    assert PASSWORD not in log and server.admin_key not in log
