@@ -246,3 +246,56 @@ def test_rescan_and_server_info(rpc: Rpc, config: Config) -> None:
     assert ok(rpc("rescan_repos")) == {"added": ["loose"], "removed": []}
     assert ok(rpc("get_repo", repoid="loose"))["repo_type"] == "hg"
     assert os.environ.get("HGRCSKIPREPO") is None
+
+
+class Redirector:
+    """A loopback HTTP server answering every request with a redirect to ``target`` (the
+    test's own ``hg serve``), counting what it was asked."""
+
+    def __init__(self, target: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.asked = 0
+        redirector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                redirector.asked += 1
+                self.send_response(302)
+                self.send_header("Location", target + self.path.lstrip("/"))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("where", ["another host", "another port", "the same host"])
+def test_redirects_are_not_followed(rpc: Rpc, config: Config, hg_upstream: HgUpstream,
+                                    hg_served: HgServe, mirror: str, where: str) -> None:
+    """As git (http.followRedirects=false): a remote that redirects, even to a repository hg
+    could pull, is not followed, so it cannot send hg to an address the check never saw."""
+    hg_upstream.commit(2)
+    before = hg_snapshot(repo_dir(config, mirror))
+    port = hg_served.url.rstrip("/").rsplit(":", 1)[1]
+    target = {"another host": f"http://localhost:{port}/",
+              "another port": hg_served.url.rstrip("/") + "/",
+              "the same host": "/again/"}[where]
+    redirector = Redirector(target)
+    if where == "the same host":
+        target = redirector.url + "again/"
+    try:
+        answer = rpc("pull", repoid=mirror, clone_uri=redirector.url)
+        assert err(answer) == f"Unable to pull changes from `{mirror}`"
+        assert redirector.asked >= 1
+    finally:
+        redirector.stop()
+    assert hg_snapshot(repo_dir(config, mirror)) == before

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rpcserver.vcs.clone_uri import Source
 from rpcserver.vcs.hg.command import Hg, HgError, HgTimeout
@@ -66,12 +67,24 @@ def _ssh_line(hg: Hg) -> str:
     return "ssh"
 
 
+def _pins(source: Source) -> tuple[str, ...]:
+    """The host pins of an http(s) source, with a URL naming an address pinned to itself:
+    the launcher then refuses every other host (a redirect elsewhere goes nowhere)."""
+    if source.scheme not in ("http", "https") or source.pins:
+        return source.pins
+    parts = urlsplit(source.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if source.scheme == "https" else 80)
+    address = f"[{host}]" if ":" in host else host
+    return (f"{address}:{port}:{address}",)
+
+
 def clone_new(hg: Hg, store: Store, path: Path, source: Source) -> None:
     """Make ``path`` (a new, empty directory) a copy of ``source``, with no working files
     and no ``.hg/hgrc`` (hg would write the URL, password and all, into it)."""
     with _with_source(hg, store, source) as remote:
         remote.run(["clone", "--noupdate", "--quiet", "--", SOURCE, str(path)], network=True,
-                   pins=source.pins, redact=source.secrets)
+                   pins=_pins(source), redact=source.secrets)
     (path / ".hg" / "hgrc").unlink(missing_ok=True)
 
 
@@ -116,7 +129,7 @@ def pull(hg: Hg, store: Store, path: Path, source: Source) -> PullResult:
     with _with_source(hg, store, source) as remote:
         try:
             remote.run(["pull", "--quiet", "--", SOURCE], repo=path, network=True,
-                       pins=source.pins, redact=source.secrets)
+                       pins=_pins(source), redact=source.secrets)
         except HgTimeout:
             recover(hg, path)
             raise

@@ -4,6 +4,8 @@
 - ``RPCSERVER_HG_PINS`` (``host:port:addr[,addr] ...``): connections to ``host:port`` go to
   the addresses the clone_uri check resolved and allowed, so a name cannot resolve to a
   private address between the check and the fetch (git does this with ``http.curloptResolve``).
+  Any other host is refused, and no redirect is followed: a remote could otherwise send
+  hg on to an address the check never saw (git has ``http.followRedirects=false``).
 - ``RPCSERVER_HG_STALL`` (seconds): every socket read or write that waits longer fails, so a
   remote that accepts and goes silent is given up on.
 """
@@ -16,7 +18,11 @@ import sys
 def _pin() -> None:
     pins: dict[tuple[str, int], list[str]] = {}
     for entry in os.environ.get("RPCSERVER_HG_PINS", "").split():
-        host, port, addresses = entry.split(":", 2)  # a name has no colon; addresses may
+        if entry.startswith("["):  # an IPv6 address pinned to itself: [addr]:port:[addr]
+            host, _, rest = entry[1:].partition("]:")
+            port, _, addresses = rest.partition(":")
+        else:
+            host, port, addresses = entry.split(":", 2)  # a name has no colon; addresses may
         pins[(host.lower(), int(port))] = [a.strip("[]") for a in addresses.split(",")]
     if not pins:
         return
@@ -30,13 +36,27 @@ def _pin() -> None:
             number = -1
         found = pins.get((name.lower().rstrip("."), number))
         if found is None:
-            return original(host, port, *args, **kwargs)
+            raise socket.gaierror(socket.EAI_NONAME,
+                                  f"rpcserver: {name}:{port} is not the checked remote")
         infos = []
         for address in found:
             infos.extend(original(address, port, *args, **kwargs))
         return infos
 
     socket.getaddrinfo = getaddrinfo
+    _no_redirects()
+
+
+def _no_redirects() -> None:
+    import urllib.error
+    import urllib.request
+
+    def refuse(self, request, fp, code, message, headers, new_url):
+        raise urllib.error.HTTPError(request.full_url, code,
+                                     f"rpcserver: redirect to {new_url} not followed",
+                                     headers, fp)
+
+    urllib.request.HTTPRedirectHandler.redirect_request = refuse
 
 
 def main() -> None:
