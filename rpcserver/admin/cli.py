@@ -101,12 +101,15 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
 
 
 def _require_git(config: Config) -> None:
-    """Repositories are kept through the git command line: refuse to start without it."""
+    """Repositories are kept through the git and hg command lines: refuse to start without
+    them (Mercurial is a dependency, so only a broken install lacks it)."""
     from rpcserver.vcs import Git, GitMissing
+    from rpcserver.vcs.hg.command import HgMissing, locate
 
     try:
         Git.find(config.git_timeout)
-    except GitMissing as exc:
+        locate()
+    except (GitMissing, HgMissing) as exc:
         raise click.ClickException(str(exc)) from None
 
 

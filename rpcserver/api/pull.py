@@ -67,7 +67,8 @@ def _plan(ctx: ReadContext, repo: Row[Any], clone_uri: str | None) -> PullRepo:
         log.error("pull %s: its stored clone_uri cannot be decrypted: %s", repo.name, exc)
         raise unable_to_pull(repo.name) from None
     if uri:
-        source = checked_source(ctx.config, uri, admin=ctx.caller.admin)
+        source = checked_source(ctx.config, uri, admin=ctx.caller.admin,
+                                repo_type=repo.repo_type)
     elif repo.fork_of_name is not None:
         # A fork without a clone_uri pulls from its parent: our own repository, on disk.
         parent = store.path(repo.fork_of_name)

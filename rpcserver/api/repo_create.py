@@ -139,7 +139,8 @@ def create_repo(ctx: ReadContext, repo_name: str, owner: Any = None,
     if name_taken(ctx, repo_name) is not None:
         raise ApiError(f"repo `{repo_name}` already exist")
     owner_id = _owner_id(ctx, owner)
-    source = (checked_source(ctx.config, clone_uri, admin=ctx.caller.admin) if clone_uri
+    source = (checked_source(ctx.config, clone_uri, admin=ctx.caller.admin,
+                             repo_type=repo_type) if clone_uri
               else None)
     new = _NewRepo(name=repo_name, repo_type=repo_type, group_id=group.id if group else None,
                    owner_id=owner_id, private=private, description=description,

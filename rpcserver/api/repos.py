@@ -75,7 +75,7 @@ def _serialize_one(ctx: CallContext, repo: Repository) -> dict[str, Any]:
 def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
              with_pullrequests: bool = False) -> dict[str, Any]:
     """A repository with its members and followers; ``with_revision_names`` adds its
-    branches, tags and bookmarks (read from git; a repository with more than 10,000 branches
+    branches, tags and bookmarks (read from disk; a repository with more than 10,000 branches
     and tags together is refused), ``with_pullrequests`` its pull requests."""
     repo = ctx.resolved["repoid"]  # the permission check read its row
     data = serialize.repository(repo)
@@ -84,7 +84,7 @@ def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
         if len(refs.raw) > MAX_REVISION_NAMES:
             raise ApiError(f"repository `{repo.name}` has more than {MAX_REVISION_NAMES:,} "
                            "branches and tags: too many to list")
-        data.update(tags=refs.tags, branches=refs.branches, bookmarks={})
+        data.update(tags=refs.tags, branches=refs.branches, bookmarks=refs.bookmarks)
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)
     data["members"] = members(ctx.conn, REPO, repo.id)
@@ -193,7 +193,8 @@ def update_repo(ctx: CallContext, repoid: Any, name: str | None = None, owner: A
         repo.owner = new_owner
     if clone_uri is not None:
         if clone_uri:
-            checked_source(ctx.config, clone_uri, admin=ctx.caller.admin)
+            checked_source(ctx.config, clone_uri, admin=ctx.caller.admin,
+                           repo_type=repo.repo_type)
         try:
             clone_uri_at_rest.store(ctx.config, repo, clone_uri)
         except clone_uri_at_rest.Unavailable as exc:

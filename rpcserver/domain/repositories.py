@@ -62,7 +62,14 @@ from rpcserver.domain.grants import (
 )
 from rpcserver.domain.lookup import as_id
 from rpcserver.vcs import clone_uri
-from rpcserver.vcs.backend import Backend, Reader, Settings, backend_for, repo_type_at
+from rpcserver.vcs.backend import (
+    DEFAULT_REPO_TYPE,
+    Backend,
+    Reader,
+    Settings,
+    backend_for,
+    repo_type_at,
+)
 from rpcserver.vcs.journal import DiskChanges
 from rpcserver.vcs.store import Busy, Store, name_problem, parent_of
 
@@ -117,8 +124,10 @@ def policy_for(config: Config) -> clone_uri.Policy:
                             allow_local_paths=config.clone_uri_allow_local_paths)
 
 
-def checked_source(config: Config, uri: str, *, admin: bool) -> clone_uri.Source:
-    """``uri`` checked against the configured rules, host names resolved now.
+def checked_source(config: Config, uri: str, *, admin: bool,
+                   repo_type: str = DEFAULT_REPO_TYPE) -> clone_uri.Source:
+    """``uri`` checked against the configured rules, host names resolved now, and against
+    what the backend of ``repo_type`` can fetch from.
 
     Local paths are for admins only, even when allowed: a local clone reads the server's
     disk past every permission (another user's private repository, say)."""
@@ -126,9 +135,13 @@ def checked_source(config: Config, uri: str, *, admin: bool) -> clone_uri.Source
     if not admin:
         policy = dataclasses.replace(policy, allow_local_paths=False)
     try:
-        return clone_uri.check(uri, policy)
+        source = clone_uri.check(uri, policy)
     except clone_uri.CloneUriError as exc:
         raise InvalidArg("clone_uri", exc.reason) from None
+    refusal = backend(config, repo_type).refusal(source)
+    if refusal is not None:
+        raise InvalidArg("clone_uri", refusal)
+    return source
 
 
 def name_known(db: Database, name: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from rpcserver.vcs.clone_uri import Source
 from rpcserver.vcs.git.backend import GitBackend
+from rpcserver.vcs.hg.backend import HgBackend
 from rpcserver.vcs.model import Commit, Refs, Tree
 from rpcserver.vcs.store import Store
 
@@ -106,6 +107,11 @@ class Backend(Protocol):
 
     def create_empty(self, path: Path) -> None: ...
 
+    def refusal(self, source: Source) -> str | None:
+        """Why this backend cannot fetch from the checked ``source`` (a scheme its tool does
+        not speak), or None; answered as an invalid clone_uri."""
+        ...
+
     def clone(self, path: Path, source: Source) -> None:
         """Make ``path`` a copy of the checked remote ``source``."""
         ...
@@ -134,7 +140,7 @@ class UnknownRepoType(LookupError):
 
 
 #: The backends by ``repo_type``; each is made from the server's ``Settings``.
-BACKENDS: dict[str, Callable[[Settings], Backend]] = {"git": GitBackend}
+BACKENDS: dict[str, Callable[[Settings], Backend]] = {"git": GitBackend, "hg": HgBackend}
 
 
 def backend_for(repo_type: str, settings: Settings) -> Backend:

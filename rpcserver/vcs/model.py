@@ -36,6 +36,8 @@ class Refs:
     tags: dict[str, str]
     #: full ref name -> the id it stores (an annotated tag's own id), for ref updates
     raw: dict[str, str]
+    #: bookmark name -> commit id (hg; git has none)
+    bookmarks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

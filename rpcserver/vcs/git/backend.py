@@ -54,6 +54,9 @@ class GitBackend:
         return Git.find(self.settings.timeout, self.settings.stall_timeout,
                         known_hosts=str(self.settings.known_hosts))
 
+    def refusal(self, source: Source) -> str | None:
+        return None
+
     def create_empty(self, path: Path) -> None:
         fetch.init_bare(self.git, path)
 

@@ -1,0 +1,1 @@
+"""Mercurial behind ``vcs.backend.Backend``: runner, reading, fetching (docs/repositories.md)."""
