@@ -24,7 +24,7 @@ registry = Registry()
 
 #: The libraries whose versions get_server_info reports (what an admin debugging needs).
 REPORTED_MODULES = ("werkzeug", "SQLAlchemy", "alembic", "jsonschema", "argon2-cffi",
-                    "gunicorn", "psycopg")
+                    "gunicorn", "psycopg", "mercurial")
 
 
 @registry.method("test", schema=schemas.obj(required=("args",), args=schemas.not_null()),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rpcserver.vcs.clone_uri import Source
 from rpcserver.vcs.hg import fetch
-from rpcserver.vcs.hg.command import Hg, version_text
+from rpcserver.vcs.hg.command import Hg
 from rpcserver.vcs.hg.repo import Repo, is_repository
 
 if TYPE_CHECKING:
@@ -73,4 +73,5 @@ class HgBackend:
         return is_repository(path)
 
     def version_info(self) -> dict[str, str]:
-        return {"hg_version": version_text()}
+        # Kallithea's get_server_info has no hg key: Mercurial's version is in ``modules``.
+        return {}

@@ -197,11 +197,3 @@ def locate() -> tuple[int, ...]:
     if version < MIN_VERSION:
         raise HgMissing(f"Mercurial {text} is too old; rpcserver needs {wanted} or newer")
     return version
-
-
-def version_text() -> str:
-    """Mercurial's version as it prints it; empty when it is missing (this only reports)."""
-    try:
-        return importlib.metadata.version("mercurial")
-    except importlib.metadata.PackageNotFoundError:
-        return ""
