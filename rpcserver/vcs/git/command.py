@@ -16,7 +16,6 @@ import re
 import selectors
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rpcserver.vcs.model import VcsError
+from rpcserver.vcs.process import die_with_parent, kill_group, reap, scrub
 
 #: The oldest git we run: ``GIT_CONFIG_GLOBAL`` (2.32) keeps the service account's
 #: ~/.gitconfig out; ``GIT_CONFIG_COUNT`` (2.31) carries secrets outside argv.
@@ -128,13 +128,13 @@ class Git:
         try:
             out, err = proc.communicate(input, timeout=limit)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise GitTimeout(command, limit) from None
         except BaseException:
-            _kill_group(proc)
+            kill_group(proc)
             raise
         if proc.returncode != 0:
-            raise GitError(command, proc.returncode, _scrub(err, redact))
+            raise GitError(command, proc.returncode, scrub(err, redact))
         return out
 
     def watch(self, args: Sequence[str], *, git_dir: str | None = None,
@@ -158,14 +158,14 @@ class Git:
         try:
             out, err, stopped = _pump(proc, command, self.timeout, quiet, stop)
         except BaseException:
-            _kill_group(proc)
+            kill_group(proc)
             raise
         if stopped:
-            _kill_group(proc)
+            kill_group(proc)
             return out
-        _reap(proc)  # both pipes are at their end already
+        reap(proc)  # both pipes are at their end already
         if proc.returncode != 0:
-            raise GitError(command, proc.returncode, _scrub(err, redact))
+            raise GitError(command, proc.returncode, scrub(err, redact))
         return out
 
     def _start(self, args: Sequence[str], git_dir: str | None, with_input: bool,
@@ -280,45 +280,10 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
     """Write ``data`` to git's stdin and close it (git may stop reading: it was killed)."""
     if proc.stdin is None:
         return
-    with contextlib.suppress(OSError, ValueError):  # ValueError: closed by _kill_group
+    with contextlib.suppress(OSError, ValueError):  # ValueError: closed by kill_group
         proc.stdin.write(data)
     with contextlib.suppress(OSError, ValueError):
         proc.stdin.close()
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill git and the helpers it started (remote-http, index-pack, ssh), then reap it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    _reap(proc)
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    """Close git's pipes and wait for it (``communicate`` would flush a stdin that ``_feed``
-    may have closed already)."""
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        if pipe is not None:
-            with contextlib.suppress(OSError, ValueError):
-                pipe.close()
-    proc.wait()
-
-
-def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:
-    text = stderr.decode("utf-8", "replace").strip()
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    # git names the URL it failed on; never let a password in a URL reach the log.
-    text = re.sub(r"(://[^/\s:@]*:)[^@\s/]*@", r"\1***@", text)
-    return text[-2000:]
-
-
-@functools.cache
-def die_with_parent() -> tuple[str, ...]:
-    """util-linux's ``setpriv`` sets the parent-death signal and execs git (a ``preexec_fn``
-    would run Python between fork and exec in a threaded server); without it, nothing."""
-    setpriv = shutil.which("setpriv")
-    return (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
 
 
 @functools.cache

@@ -28,7 +28,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
-from rpcserver.vcs.git.command import Git, die_with_parent
+from rpcserver.vcs.git.command import Git
+from rpcserver.vcs.process import die_with_parent
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ import importlib.util
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rpcserver.vcs.model import VcsError
+from rpcserver.vcs.process import die_with_parent, kill_group, scrub
 
 #: The oldest Mercurial we run: ``HGRCSKIPREPO`` and ``-T json`` everywhere.
 MIN_VERSION = (6, 4)
@@ -94,7 +94,7 @@ class Hg:
         ``pins`` to its host names, and the kernel kills hg if the worker dies."""
         command = args[0] if args else ""
         limit = self.timeout if timeout is None else timeout
-        argv = [*(_die_with_parent() if network else ()), sys.executable, "-I",
+        argv = [*(die_with_parent() if network else ()), sys.executable, "-I",
                 str(LAUNCHER)]
         if repo is not None:
             argv += ["-R", str(repo)]
@@ -109,13 +109,13 @@ class Hg:
         try:
             out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise HgTimeout(command, limit) from None
         except BaseException:
-            _kill_group(proc)
+            kill_group(proc)
             raise
         if proc.returncode != 0:
-            raise HgError(command, proc.returncode, _scrub(err or out, redact))
+            raise HgError(command, proc.returncode, scrub(err or out, redact))
         return out
 
     def _environment(self, network: bool, pins: Iterable[str]) -> dict[str, str]:
@@ -153,34 +153,6 @@ def _base_environment() -> dict[str, str]:
     env.update({"LC_ALL": "C", "LANGUAGE": "C", "HGPLAIN": "1", "HGRCSKIPREPO": "1",
                 "HGENCODING": "utf-8", "HGENCODINGMODE": "replace"})
     return env
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            with contextlib.suppress(OSError, ValueError):
-                pipe.close()
-    proc.wait()
-
-
-def _scrub(stderr: bytes, secrets: Iterable[str]) -> str:
-    text = stderr.decode("utf-8", "replace").strip()
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = re.sub(r"(://[^/\s:@]*:)[^@\s/]*@", r"\1***@", text)
-    return text[-2000:]
-
-
-@functools.cache
-def _die_with_parent() -> tuple[str, ...]:
-    """``setpriv --pdeathsig KILL``, as for git (``vcs.git.command``)."""
-    import shutil
-
-    setpriv = shutil.which("setpriv")
-    return (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
 
 
 @functools.cache
