@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rpcserver.vcs.hg import cmdserver
 from rpcserver.vcs.model import VcsError
 from rpcserver.vcs.process import die_with_parent, kill_group, scrub
 
@@ -67,6 +68,9 @@ class Hg:
     stall_timeout: float | None = None
     #: A second hgrc read after the server's (a fetch's remote, in a private file).
     extra_hgrc: Path | None = None
+    #: Local commands run on Mercurial's command server (``cmdserver``); False: a new hg
+    #: process each (the benchmark's baseline).
+    command_server: bool = True
 
     @classmethod
     def find(cls, hgrc: Path, timeout: float, stall_timeout: float | None = None,
@@ -94,12 +98,12 @@ class Hg:
         ``pins`` to its host names, and the kernel kills hg if the worker dies."""
         command = args[0] if args else ""
         limit = self.timeout if timeout is None else timeout
-        argv = [*(die_with_parent() if network else ()), sys.executable, "-I",
-                str(LAUNCHER)]
-        if repo is not None:
-            argv += ["-R", str(repo)]
-        argv.extend(args)
+        launcher = [sys.executable, "-I", str(LAUNCHER)]
+        arguments = [*(["-R", str(repo)] if repo is not None else ()), *args]
         env = self._environment(network, pins)
+        if self.command_server and not network:
+            return self._on_command_server(command, launcher, arguments, env, limit, redact)
+        argv = [*(die_with_parent() if network else ()), *launcher, *arguments]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env, start_new_session=True,
@@ -116,6 +120,20 @@ class Hg:
             raise
         if proc.returncode != 0:
             raise HgError(command, proc.returncode, scrub(err or out, redact))
+        return out
+
+    def _on_command_server(self, command: str, launcher: list[str], arguments: list[str],
+                           env: dict[str, str], limit: float,
+                           redact: Iterable[str]) -> bytes:
+        pool = cmdserver.pool_for(launcher, env, str(self.hgrc.parent))
+        try:
+            code, out, err = pool.run(arguments, limit)
+        except cmdserver.CommandTimeout:
+            raise HgTimeout(command, limit) from None
+        except (cmdserver.ServerFailed, OSError) as exc:
+            raise HgError(command, None, f"hg command server failed: {exc}") from None
+        if code != 0:
+            raise HgError(command, code, scrub(err or out, redact))
         return out
 
     def _environment(self, network: bool, pins: Iterable[str]) -> dict[str, str]:
