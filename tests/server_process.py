@@ -43,6 +43,8 @@ class ServerProcess:
     database_url: str
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: int = 2
+    #: Where the ``rpcserver`` command is (another Python environment's, say).
+    bin: Path = BIN
     url: str = ""
     admin_key: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -63,7 +65,7 @@ class ServerProcess:
         return env
 
     def rpcserver(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "rpcserver"), *args], env=self.env(), text=True,
+        return subprocess.run([str(self.bin / "rpcserver"), *args], env=self.env(), text=True,
                               capture_output=True, check=check, timeout=120)
 
     def start(self) -> ServerProcess:
@@ -73,7 +75,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = (self.instance / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "rpcserver"), "serve", "--bind", f"127.0.0.1:{port}",
+            [str(self.bin / "rpcserver"), "serve", "--bind", f"127.0.0.1:{port}",
              "--workers", str(self.workers)],
             env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()

@@ -101,16 +101,21 @@ def serve(ctx: click.Context, bind: str | None, workers: int | None, reload: boo
 
 
 def _require_git(config: Config) -> None:
-    """Repositories are kept through the git and hg command lines: refuse to start without
-    them (Mercurial is a dependency, so only a broken install lacks it)."""
+    """Repositories are kept through the git command line: refuse to start without it.
+    Without Mercurial (a dependency, so an install that left it out) the server still keeps
+    and serves git, and says once that hg repositories need it."""
     from rpcserver.vcs import Git, GitMissing
     from rpcserver.vcs.hg.command import HgMissing, locate
 
     try:
         Git.find(config.git_timeout)
-        locate()
-    except (GitMissing, HgMissing) as exc:
+    except GitMissing as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        locate()
+    except HgMissing as exc:
+        click.echo(f"warning: hg repositories cannot be used: {exc}; git repositories are "
+                   "served as usual", err=True)
 
 
 def _require_current_schema(config: Config) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from rpcserver import KALLITHEA_API_VERSION, __version__
 from rpcserver.core import schemas
+from rpcserver.core.errors import ApiError
 from rpcserver.core.registry import Registry
 from rpcserver.db.models import UserIpRule
 from rpcserver.domain import rows
@@ -44,7 +45,11 @@ def get_server_info(ctx: ReadContext) -> dict[str, Any]:
         "kallithea_version": KALLITHEA_API_VERSION,
     }
     for repo_type in BACKENDS:  # git: git_version, git_path
-        info.update(backend(ctx.config, repo_type).version_info())
+        try:
+            vcs = backend(ctx.config, repo_type)
+        except ApiError:  # a tool this server lacks: the rest is still worth answering
+            continue
+        info.update(vcs.version_info())
     return info
 
 

@@ -104,8 +104,13 @@ def vcs_settings(config: Config) -> Settings:
 
 def backend(config: Config, repo_type: str) -> Backend:
     """The backend of ``repo_type``: a repository row's, or the one create_repo was asked
-    for (``vcs.backend.DEFAULT_REPO_TYPE`` when not)."""
-    return backend_for(repo_type, vcs_settings(config))
+    for (``vcs.backend.DEFAULT_REPO_TYPE`` when not); an ``ApiError`` saying what to install
+    when this server lacks the backend's tool (a server without Mercurial keeps git)."""
+    vcs = backend_for(repo_type, vcs_settings(config))
+    reason = vcs.unavailable()
+    if reason is not None:
+        raise ApiError(f"This server cannot keep {repo_type} repositories: {reason}")
+    return vcs
 
 
 def reader(config: Config, repo: Any) -> Reader:

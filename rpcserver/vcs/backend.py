@@ -134,6 +134,11 @@ class Backend(Protocol):
         """What get_server_info reports about this backend's tool (key -> value)."""
         ...
 
+    def unavailable(self) -> str | None:
+        """Why this server cannot keep repositories of this type (its tool is missing), in
+        words an admin can act on; None when it can."""
+        ...
+
 
 class UnknownRepoType(LookupError):
     """A ``repo_type`` no backend keeps (a row written by something else)."""

@@ -54,6 +54,9 @@ class GitBackend:
         return Git.find(self.settings.timeout, self.settings.stall_timeout,
                         known_hosts=str(self.settings.known_hosts))
 
+    def unavailable(self) -> str | None:
+        return None  # the server does not start without git
+
     def refusal(self, source: Source) -> str | None:
         return None
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rpcserver.vcs.clone_uri import Source
 from rpcserver.vcs.hg import fetch
-from rpcserver.vcs.hg.command import Hg
+from rpcserver.vcs.hg.command import Hg, HgMissing, locate
 from rpcserver.vcs.hg.repo import Repo, is_repository
 
 if TYPE_CHECKING:
@@ -44,6 +44,14 @@ class HgBackend:
     def hg(self) -> Hg:
         return Hg.find(self.settings.store.internal / "hgrc", self.settings.timeout,
                        self.settings.stall_timeout, known_hosts=str(self.settings.known_hosts))
+
+    def unavailable(self) -> str | None:
+        """Mercurial is a dependency, but a server installed without it still keeps git."""
+        try:
+            locate()
+        except HgMissing as exc:
+            return str(exc)
+        return None
 
     def refusal(self, source: Source) -> str | None:
         """hg speaks http(s) and ssh URLs; not git://, nor ssh's ``host:path`` form (hg would

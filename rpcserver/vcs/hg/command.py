@@ -53,8 +53,9 @@ class HgTimeout(HgError):
         super().__init__(command, None, f"timed out after {timeout:g} s; killed")
 
 
-class HgMissing(Exception):
-    """Mercurial is not installed or too old: the server cannot keep hg repositories."""
+class HgMissing(VcsError):
+    """Mercurial is not installed or too old: the server cannot keep hg repositories (a
+    ``VcsError``, so a rescan skips hg repositories found on disk instead of failing)."""
 
 
 @dataclass(frozen=True)
