@@ -12,7 +12,7 @@ KALLITHEA_VENV ?= .venv-kallithea
 KALLITHEA_REQS := tests/compat/kallithea-client.txt
 KALLITHEA_STAMP := $(KALLITHEA_VENV)/.installed
 
-.PHONY: install kallithea-client kallithea-server serve test lint format typecheck check bench docs clean fuzz
+.PHONY: install kallithea-client kallithea-server serve test lint format typecheck check bench bench-hg docs clean fuzz
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ docs: install
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# hg: pull against plain hg pull, get_repo/get_changesets against git (bench/hg.py); a few
+# minutes, the 5,000-changeset remote cached in ~/.cache/rpcserver/bench/ after the first run.
+bench-hg: install
+	$(BIN)/python -m bench.hg $(BENCH_ARGS)
 
 # The hostile fuzz suites at scale (tests/security/test_fuzz_*.py; CI runs them at 10,000
 # bodies and 40 examples per method): 200,000 bodies, 300 examples per method, new examples

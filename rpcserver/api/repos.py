@@ -84,13 +84,19 @@ def get_repo(ctx: ReadContext, repoid: Any, with_revision_names: bool = False,
         if len(refs.raw) > MAX_REVISION_NAMES:
             raise ApiError(f"repository `{repo.name}` has more than {MAX_REVISION_NAMES:,} "
                            "branches and tags: too many to list")
-        data.update(tags=refs.tags, branches=refs.branches, bookmarks=refs.bookmarks)
+        # Kallithea's order (git and hg): branches by name, tags and bookmarks backwards
+        data.update(tags=_backwards(refs.tags), branches=refs.branches,
+                    bookmarks=_backwards(refs.bookmarks))
     if with_pullrequests:
         data["pull_requests"] = []  # this server has no pull requests (yet)
     data["members"] = members(ctx.conn, REPO, repo.id)
     followers = ctx.conn.execute(_FOLLOWERS, {"repo_id": repo.id})
     data["followers"] = serialize.users_from_rows(followers.all())
     return data
+
+
+def _backwards(names: dict[str, str]) -> dict[str, str]:
+    return dict(sorted(names.items(), reverse=True))
 
 
 _FOLLOWERS = (select(*rows.USER_COLUMNS)

@@ -65,7 +65,7 @@ def test_clone_and_read(rpc: Rpc, config: Config, hg_upstream: HgUpstream,
     nodes = [hg_upstream.node(str(i)) for i in range(4)]  # 3 changesets and the tag's
     repo = ok(rpc("get_repo", repoid=mirror, with_revision_names=True))
     assert repo["branches"] == {"default": nodes[3]}
-    assert repo["tags"] == {"v1": nodes[2]}
+    assert repo["tags"] == {"v1": nodes[2], "tip": nodes[3]}  # Kallithea lists tip
     assert repo["bookmarks"] == {"mark": nodes[1]}
     changesets = ok(rpc("get_changesets", repoid=mirror))
     assert [(c["revision"], c["raw_id"]) for c in changesets] == list(enumerate(nodes))

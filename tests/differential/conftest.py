@@ -1,6 +1,6 @@
 """Fixtures for the differential suite: a real Kallithea 0.7.0 server and our rpcserver, both
-fresh for the session, both on a free 127.0.0.1 port, and a loopback `git daemon` both clone
-from.
+fresh for the session, both on a free 127.0.0.1 port, and the loopback remotes both clone
+from: a `git daemon`, and `hg serve` of an hg upstream.
 
 Kallithea comes from `make kallithea-server` (tests/differential/install-kallithea.sh), which
 builds it into a cache outside the clone (`${XDG_CACHE_HOME:-~/.cache}/rpcserver/
@@ -26,6 +26,7 @@ import requests
 
 from tests.databases import scratch_database, server_url
 from tests.gitremotes import GitDaemon, Upstream
+from tests.hgremotes import HgServe, HgUpstream
 from tests.server_process import ServerProcess, free_port, stop_process
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -146,17 +147,23 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @dataclass
 class Remote:
-    """`up`: the repository both servers clone (`git://127.0.0.1:<port>/up`)."""
+    """`up`: the git repository both servers clone (`git://127.0.0.1:<port>/up`); `hg`: the hg
+    one (`http://127.0.0.1:<port>/`, `hg serve`)."""
 
     daemon: GitDaemon
     upstream: Upstream
+    hg: HgUpstream
+    hg_serve: HgServe
 
 
 @pytest.fixture(scope="session")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
     base = tmp_path_factory.mktemp("differential-remotes")
+    hg_up = HgUpstream(base / "hgup")
     daemon = GitDaemon(base).start()
+    hg_serve = HgServe(hg_up.path).start()
     try:
-        yield Remote(daemon, Upstream(base / "up"))
+        yield Remote(daemon, Upstream(base / "up"), hg_up, hg_serve)
     finally:
+        hg_serve.stop()
         daemon.stop()

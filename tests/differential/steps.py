@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.differential.runner import Context, Step
+from tests.hgremotes import hg
 
 USERS = ("reader", "nobody", "ugadmin")
 
@@ -36,6 +37,15 @@ def one_more_commit(context: Context) -> None:
     upstream = context.extra["remote"].upstream
     (commit,) = upstream.commit(1, prefix="later")
     context.vars["commit5"] = commit
+
+
+def one_more_hg_changeset(context: Context) -> None:
+    """On `default` again (the upstream's last changesets were on `stable`)."""
+    upstream = context.extra["remote"].hg
+    hg("update", "--clean", "--quiet", "-r", "default", repo=upstream.path)
+    (node,) = upstream.commit(1, prefix="later")
+    upstream.bookmark("alpha")
+    context.vars["hgnode5"] = node
 
 
 def on_ours(method: str, **args: Any) -> Step:
@@ -478,7 +488,48 @@ ENVELOPE: list[Step] = [
         ' "args": {"userid": true}}'),
 ]
 
+# Mercurial, last so that the steps above keep their ids. The upstream (`${hgremote}`, `hg serve`):
+# revisions 0-2 on `default` (0 and 1 change dir0-dir2, 2 adds file.txt), 3 on `stable`, 4 tags
+# 2 as `v1` (on `stable`, so 4 is tip); bookmark `mark` on 1. Every hg call of ours still starts
+# hg a few times (~0.3 s each), so the steps are few.
+HG: list[Step] = [
+    c("hg.create.empty", "create_repo", repo_name="hgempty", repo_type="hg"),
+    c("hg.get.empty", "get_repo", repoid="hgempty"),
+    c("hg.get.empty_revision_names", "get_repo", repoid="hgempty", with_revision_names=True),
+    c("hg.changesets.empty", "get_changesets", repoid="hgempty"),
+    c("hg.create.mirror", "create_repo", repo_name="hgmirror", repo_type="hg",
+      clone_uri="${hgremote}", description="An hg mirror"),
+    c("hg.get.mirror", "get_repo", repoid="hgmirror"),
+    c("hg.get.mirror_revision_names", "get_repo", repoid="hgmirror",
+      with_revision_names=True),
+    c("hg.get_all", "get_repos"),
+    c("hg.nodes.root", "get_repo_nodes", repoid="hgmirror", revision="tip", root_path=""),
+    c("hg.nodes.subdir_at_rev", "get_repo_nodes", repoid="hgmirror", revision="1",
+      root_path="dir1"),
+    c("hg.nodes.branch_files", "get_repo_nodes", repoid="hgmirror", revision="stable",
+      root_path="", ret_type="files"),
+    c("hg.changesets", "get_changesets", repoid="hgmirror"),
+    c("hg.changesets.file_list", "get_changesets", repoid="hgmirror", with_file_list=True,
+      reverse=True),
+    c("hg.changesets.max2", "get_changesets", repoid="hgmirror", max_revisions=2),
+    c("hg.changesets.start_end", "get_changesets", repoid="hgmirror", start=1, end="3"),
+    c("hg.changesets.branch", "get_changesets", repoid="hgmirror", branch_name="stable"),
+    c("hg.changeset", "get_changeset", repoid="hgmirror", raw_id="${hgnode1}"),
+    c("hg.changeset.by_revision", "get_changeset", repoid="hgmirror", raw_id="4"),
+    {"name": "hg.upstream_changeset", "do": one_more_hg_changeset},
+    c("hg.pull.mirror", "pull", repoid="hgmirror"),
+    c("hg.get.after_pull", "get_repo", repoid="hgmirror", with_revision_names=True),
+    c("hg.changesets.after_pull", "get_changesets", repoid="hgmirror", start=4),
+    c("hg.fork", "fork_repo", repoid="hgmirror", fork_name="hgfork"),
+    c("hg.get.fork", "get_repo", repoid="hgfork"),
+    c("hg.update.rename", "update_repo", repoid="hgfork", name="hgrenamed"),
+    c("hg.get.renamed", "get_repo", repoid="hgrenamed", with_revision_names=True),
+    c("hg.delete.renamed", "delete_repo", repoid="hgrenamed"),
+    c("hg.delete.mirror", "delete_repo", repoid="hgmirror"),
+    c("hg.delete.empty", "delete_repo", repoid="hgempty"),
+]
+
 STEPS: list[Step] = [*SERVER, *USERS_STEPS, *USER_GROUPS, *REPO_GROUPS, *REPOS, *MORE, *NOT_BUILT,
-                     *ENVELOPE]
+                     *ENVELOPE, *HG]
 
 assert len({s["name"] for s in STEPS}) == len(STEPS), "step names must be unique"

@@ -65,6 +65,11 @@ def outcomes(kallithea: Kallithea, ours: ServerProcess, remote: Remote) -> dict[
     commits = up.commit(2, files=3) + up.commit(1)
     up.commit(1, branch="dev", prefix="on dev", base="master")
     up.tag("v1", message="release one")
+    hg_up = remote.hg
+    hg_nodes = hg_up.commit(2, files=3) + hg_up.commit(1)
+    hg_nodes += hg_up.commit(1, branch="stable", prefix="on stable")
+    hg_up.tag("v1", hg_nodes[2])
+    hg_up.bookmark("mark", hg_nodes[1])
     host = remote.daemon.url("").rstrip("/")
     ours_side = Side("ours", ours.api_url, {"admin": ours.admin_key},
                      {ours.url.removeprefix("http://"): "<host>"},
@@ -75,7 +80,9 @@ def outcomes(kallithea: Kallithea, ours: ServerProcess, remote: Remote) -> dict[
     aligned = ours.call("update_user", userid="admin", firstname="Kallithea",
                         lastname="Admin", email="admin@example.com")
     assert aligned["error"] is None, aligned
-    variables = {"remote": host, **{f"commit{i}": c for i, c in enumerate(commits, 1)}}
+    variables = {"remote": host, **{f"commit{i}": c for i, c in enumerate(commits, 1)},
+                 "hgremote": remote.hg_serve.url,
+                 **{f"hgnode{i}": n for i, n in enumerate(hg_nodes)}}
     context = Context(ours_side, theirs_side, variables, {"remote": remote, "ours": ours})
     result = run_all(STEPS, context)
     dump = os.environ.get("DIFFERENTIAL_DUMP")

@@ -2,8 +2,8 @@
 
 Revision numbers are Mercurial's own local revision numbers (as in Kallithea), which are the
 positions in ``revisions()``. Branches are named branches (their tip, open ones only, as
-Kallithea lists them), tags come from ``.hgtags`` (``tip`` is not one), bookmarks are
-bookmarks. Nothing from a client reaches hg unless it matched a strict pattern first.
+Kallithea lists them), tags are hg's (``.hgtags``, and ``tip``, as Kallithea lists them),
+bookmarks are bookmarks. Nothing from a client reaches hg unless it matched a strict pattern first.
 Each method runs hg once at most: starting it is most of what a call costs.
 """
 
@@ -59,18 +59,19 @@ class Repo:
         return is_repository(self.path)
 
     def refs(self, *, at_most: int | None = None) -> Refs:
-        """Open named branches (their tip), tags and bookmarks."""
+        """Open named branches (their tip), tags (``tip`` too, but not in ``raw``: it is no
+        ref a pull updates) and bookmarks."""
         branches: dict[str, str] = {}
         tags: dict[str, str] = {}
         bookmarks: dict[str, str] = {}
+        tip: dict[str, str] = {}
         for entry in self.log("sort(head() or tag() or bookmark(), rev)", _REF):
             node = entry["node"]
             if entry["open"]:
                 branches.pop(entry["branch"], None)
                 branches[entry["branch"]] = node  # the highest revision wins
             for tag in entry["tags"]:
-                if tag != "tip":
-                    tags[tag] = node
+                (tip if tag == "tip" else tags)[tag] = node  # tip: always a head
             for mark in entry["bookmarks"]:
                 bookmarks[mark] = node
         raw = {**{f"branch/{k}": v for k, v in branches.items()},
@@ -78,7 +79,8 @@ class Repo:
                **{f"bookmark/{k}": v for k, v in bookmarks.items()}}
         if at_most is not None and len(raw) > at_most:
             raw = dict(sorted(raw.items())[:at_most])
-        return Refs(branches=dict(sorted(branches.items())), tags=dict(sorted(tags.items())),
+        return Refs(branches=dict(sorted(branches.items())),
+                    tags=dict(sorted({**tags, **tip}.items())),
                     raw=raw, bookmarks=dict(sorted(bookmarks.items())))
 
     def revisions(self) -> list[str]:
