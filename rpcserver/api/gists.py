@@ -32,7 +32,8 @@ registry = Registry()
 GISTID = schemas.id_or_name(64)
 #: ``{"<name>": {"content": "...", "lexer": null}}``; names, sizes and counts are checked by
 #: ``gists.checked_files``, which says which bound a call broke.
-FILES = {"type": "object"}
+FILES = {"type": "object", "maxProperties": gists.MAX_FILES + 1,
+         "additionalProperties": {"type": "object"}}
 #: Minutes, -1 for forever; digits in a string too (``kallithea-api`` sends only strings).
 LIFETIME = {"anyOf": [schemas.integer(-1, gists.MAX_LIFETIME),
                       schemas.string(12, min_length=1, pattern=r"^-?[0-9]+\Z")]}

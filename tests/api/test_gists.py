@@ -244,7 +244,7 @@ REFUSED: list[tuple[Any, str]] = [
     ({".git": {"content": "x"}}, "`.git`"),
     ({"x" * 256: {"content": "x"}}, "at most 255 bytes"),
     ({"a": {"lexer": None}}, "file `a` needs a `content` string"),
-    ({"a": "text"}, "file `a` needs a `content` string"),
+    ({"a": "text"}, "must be an object"),
     ({"a": {"content": 7}}, "file `a` needs a `content` string"),
     ({f"f{i}": {"content": ""} for i in range(MAX_FILES + 1)},
      f"must name at most {MAX_FILES} files"),
