@@ -8,6 +8,7 @@ from rpcserver.core.registry import Registry
 def build_registry() -> Registry:
     """A registry with every method of the server."""
     from rpcserver.api import (
+        gists,
         keys,
         perms,
         pull,
@@ -22,6 +23,6 @@ def build_registry() -> Registry:
 
     registry = Registry()
     for module in (server, users, user_groups, repos, repo_create, repo_content, pull,
-                   repo_groups, perms, keys):
+                   repo_groups, perms, keys, gists):
         registry.include(module.registry)
     return registry

@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -324,3 +325,21 @@ class UserGroupUserGroupPerm(Base):
     target_group_id: Mapped[int] = mapped_column(
         ForeignKey("user_groups.id", ondelete="CASCADE"), nullable=False, index=True)
     level: Mapped[Level] = _level_column()
+
+
+class Gist(Base):
+    """A gist: a few files kept as a git repository in the store's internal gist directory
+    (``vcs.gists``), reached by ``access_id``: the id as text when public, 20 random
+    characters when private (Kallithea's)."""
+
+    __tablename__ = "gists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    gist_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: A unix time, or -1 for never (Kallithea's float, answered as it is).
+    expires: Mapped[float] = mapped_column(Float(53), nullable=False, default=-1.0)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    index=True)

@@ -39,6 +39,7 @@ from rpcserver.core.config import Config
 from rpcserver.core.errors import ApiError, InvalidArg, ReservedName
 from rpcserver.db.database import Database
 from rpcserver.db.models import (
+    Gist,
     Level,
     RepoFollower,
     RepoGroup,
@@ -61,7 +62,7 @@ from rpcserver.domain.grants import (
     grants_on,
 )
 from rpcserver.domain.lookup import as_id
-from rpcserver.vcs import clone_uri
+from rpcserver.vcs import clone_uri, gists
 from rpcserver.vcs.backend import (
     DEFAULT_REPO_TYPE,
     Backend,
@@ -150,8 +151,13 @@ def checked_source(config: Config, uri: str, *, admin: bool,
 
 
 def name_known(db: Database, name: str) -> bool:
-    """Whether a repository or a repository group is named ``name`` (``Store.recover``)."""
+    """Whether a repository or a repository group is named ``name``, or, for a gist's
+    directory (``vcs.gists.relative_name``), whether its gist exists (``journal.recover``)."""
+    access_id = gists.access_id_of(name)
     with db.transaction(write=False) as session:
+        if access_id is not None:
+            return session.execute(select(Gist.id).where(Gist.access_id == access_id)
+                                   ).first() is not None
         return any(session.execute(select(model.id).where(model.name == name)).first()
                    for model in (Repository, RepoGroup))
 

@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from rpcserver.domain.context import Work
+from rpcserver.domain.gists import CreateGist
 from rpcserver.domain.repo_work import CreateRepo, ForkRepo, PullRepo, RefreshCache, RescanRepos
 
 #: Every kind of work, by its ``kind``.
 WORK_KINDS: dict[str, type[Work]] = {
-    cls.kind: cls for cls in (CreateRepo, ForkRepo, PullRepo, RefreshCache, RescanRepos)}
+    cls.kind: cls for cls in (CreateRepo, ForkRepo, PullRepo, RefreshCache, RescanRepos,
+                              CreateGist)}
 
 
 def to_data(work: Work) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Layout under ``repos_root``::
     .rpcserver/journal/        what a transaction in progress changed on disk, each journal
                                locked by its owner (``vcs.journal``)
     .rpcserver/locks/          repository locks, by id (pulls, moves); per-user fetch slots
+    .rpcserver/gists/          gists, each a bare git repository at its access id (``vcs.gists``)
 
 Names are checked against a strict pattern before they become paths, and every path must
 resolve inside the root (a symlink cannot lead out). ``.rpcserver`` cannot collide with a
@@ -97,7 +98,7 @@ class Store:
         return path
 
     def ensure(self) -> None:
-        for sub in ("tmp", "trash", "locks", "journal"):
+        for sub in ("tmp", "trash", "locks", "journal", "gists"):
             (self.internal / sub).mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager

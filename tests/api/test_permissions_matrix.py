@@ -211,6 +211,13 @@ SPECS: dict[tuple[str, str], Spec] = {
                                      ADMIN_ONLY),
     ("remove_user_ip", KALLITHEA): Spec(
         "user", lambda u: {"userid": u, "ip_range": "192.0.2.0/24"}, passing(ADMIN_ONLY)),
+    # gists; a gist nobody has: whoever asks passes the check and is told it does not exist
+    ("get_gist", KALLITHEA): Spec(None, lambda _: {"gistid": "nosuchgist"}, passing(ANYONE_1)),
+    ("get_gists", KALLITHEA): Spec("user", lambda u: {"userid": u}, SELF_OR_ADMIN),
+    ("create_gist", KALLITHEA): Spec(None, lambda _: {"files": {"a.txt": {"content": "a"}}},
+                                     ANYONE_1),
+    ("delete_gist", KALLITHEA): Spec(None, lambda _: {"gistid": "nosuchgist"},
+                                     passing(ANYONE_1)),
     # repository grants; `public` is a user group everyone can read
     ("grant_user_permission", KALLITHEA): Spec(
         "repository", lambda r: {"repoid": r, "userid": "nobody", "perm": "repository.read"},

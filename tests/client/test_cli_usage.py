@@ -138,8 +138,8 @@ def test_list_one_method(rpc_api: RpcApi) -> None:
     unknown = rpc_api("--list-methods", "get_rpeo")
     assert unknown.returncode == ExitCode.USAGE
     assert "'get_rpeo' is not a method of rpcserver's API" in unknown.stderr
-    gist = rpc_api("--list-methods", "get_gist")  # Kallithea's, not (yet) rpcserver's
-    assert gist.returncode == ExitCode.USAGE
+    pullrequest = rpc_api("--list-methods", "get_pullrequest")  # Kallithea's, not (yet) ours
+    assert pullrequest.returncode == ExitCode.USAGE
 
 
 def test_list_methods_needs_no_server_or_config(rpc_api: RpcApi) -> None:

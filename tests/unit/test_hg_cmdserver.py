@@ -105,7 +105,7 @@ def test_a_forked_child_starts_its_own_server(hg: Hg, upstream: HgUpstream) -> N
 def test_servers_are_retired_after_max_uses(hg: Hg, upstream: HgUpstream,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cmdserver, "MAX_USES", 3)
-    seen = set()
+    seen: set[int] = set()
     for _ in range(7):
         Repo(hg, upstream.path).revisions()
         seen.update(s.proc.pid for s in _servers(hg))

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from rpcserver.domain.context import Work
+from rpcserver.domain.gists import CreateGist
 from rpcserver.domain.repo_work import (
     CreateRepo,
     ForkRepo,
@@ -36,6 +37,8 @@ EXAMPLES: list[Work] = [
     RescanRepos(known=frozenset({"b", "a/c"}),
                 existing=(KnownRepo(1, "b", "git", {"raw_id": "cd" * 20, "revision": 0}),
                           KnownRepo(2, "a/c", "git", None))),
+    CreateGist(files=(("a.txt", "one\n"), ("b.py", "print(2)\n")),
+               author=("Ann Lee", "ann@example.com"), message="added files: a.txt, b.py"),
 ]
 
 
