@@ -23,7 +23,7 @@ from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import leftovers
 
 GIST_KEYS = ["gist_id", "type", "access_id", "description", "url", "expires", "created_on"]
-FILES = {"hello.py": {"content": "print('hi')\n", "lexer": None},
+FILES: dict[str, dict[str, Any]] = {"hello.py": {"content": "print('hi')\n", "lexer": None},
          "notes.txt": {"content": "Zoë ☃\n"}}
 
 
