@@ -29,6 +29,7 @@ from rpcserver.rpc.dispatch import Dispatcher
 from rpcserver.vcs import Store, journal
 from rpcserver.web.git_http import GitHttp, git_route
 from rpcserver.web.token import TOKEN_PATH, token_response
+from rpcserver.web.vcs_http import Gate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -47,8 +48,9 @@ class ApiApp:
         self.config = config
         self.db = db
         self.dispatcher = Dispatcher(config, db, registry)
-        # One failure count for the API and git: a guesser gets no second budget.
-        self.git = GitHttp(config, db, self.dispatcher.failures, self.dispatcher.keys)
+        # One failure count for the API, git and hg: a guesser gets no second budget.
+        gate = Gate(config, db, self.dispatcher.failures, self.dispatcher.keys)
+        self.git = GitHttp(config, gate)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
