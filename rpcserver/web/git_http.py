@@ -91,6 +91,8 @@ class GitHttp:
         if isinstance(admitted, Response):
             return admitted
         repo, caller = admitted.repo, admitted.caller
+        if repo.repo_type != "git":
+            return text(404, f"`{repo.name}` is an {repo.repo_type} repository, not git\n")
         length = request.content_length if request.method == "POST" else None
         if length is not None and length > self.config.max_push_bytes:
             return text(413, f"Request body too large (at most {self.config.max_push_bytes} "

@@ -29,6 +29,9 @@ def _push_hooks() -> dict:
 
 
 def main(argv: list[str]) -> None:
+    from mercurial import demandimport
+
+    demandimport.enable()  # as hg's own script: a module loads when first used (half the start)
     from mercurial import ui as uimod
     from mercurial.hgweb import hgweb, wsgicgi
 
