@@ -4,7 +4,9 @@
 get 405, and so does a request asking for a method override (a ``_method`` query parameter, as
 Kallithea). ``GET /_admin/token`` exchanges a key for a token (``web.token``). Paths outside
 ``/_admin/`` that end in ``/info/refs``, ``/git-upload-pack`` or ``/git-receive-pack`` are git's
-smart HTTP (``web.git_http``). Other paths 404.
+smart HTTP (``web.git_http``); others with a ``cmd`` in their query are Mercurial's wire
+protocol (``web.hg_http``, which runs hgweb in a child: Mercurial is never imported here).
+Other paths 404.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from rpcserver.rpc import protocol
 from rpcserver.rpc.dispatch import Dispatcher
 from rpcserver.vcs import Store, journal
 from rpcserver.web.git_http import GitHttp, git_route
+from rpcserver.web.hg_http import HgHttp, hg_route
 from rpcserver.web.token import TOKEN_PATH, token_response
+from rpcserver.web.vcs_http import Gate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -47,14 +51,18 @@ class ApiApp:
         self.config = config
         self.db = db
         self.dispatcher = Dispatcher(config, db, registry)
-        # One failure count for the API and git: a guesser gets no second budget.
-        self.git = GitHttp(config, db, self.dispatcher.failures, self.dispatcher.keys)
+        # One failure count for the API, git and hg: a guesser gets no second budget.
+        gate = Gate(config, db, self.dispatcher.failures, self.dispatcher.keys)
+        self.git = GitHttp(config, gate)
+        self.hg = HgHttp(config, gate)
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         if git_route(request.path) is not None:
             return self.git(environ, start_response)
+        if hg_route(request.path, request.query_string.decode("latin-1")) is not None:
+            return self.hg(environ, start_response)
         try:
             if request.path == TOKEN_PATH:
                 if request.method != "GET":

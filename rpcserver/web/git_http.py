@@ -3,52 +3,30 @@
 
 ``GET <name>/info/refs?service=git-upload-pack|git-receive-pack``, ``POST
 <name>/git-upload-pack`` and ``POST <name>/git-receive-pack``; dumb HTTP is not served. Here
-the client is authenticated (``domain.git_login``) and authorized (``domain.serving``); git
-itself (``vcs.git.http_backend``) then answers, its body streamed both ways.
-
-Answers: ``401`` with ``WWW-Authenticate: Basic`` when no credentials were given and
-anonymous access is not enough (git then asks for them), or when they are wrong; ``404`` for
-a repository that does not exist or that the caller may not read (the same body); ``403``
-for a push by a caller who may only read; ``429`` after too many failed logins; ``503``
-while another change holds the repository longer than ``git_timeout``.
+the client is authenticated and authorized (``web.vcs_http.Gate``, shared with hg, over
+``domain.git_login`` and ``domain.serving``, whose answers it gives); git itself
+(``vcs.git.http_backend``) then answers, its body streamed both ways.
 """
 
 from __future__ import annotations
 
-import binascii
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.config import Config
-from rpcserver.core.errors import InvalidApiKey, TooManyFailures
-from rpcserver.db.database import Database
-from rpcserver.db.models import Level
-from rpcserver.domain.auth import KeyLookup
-from rpcserver.domain.context import Actor
-from rpcserver.domain.git_login import GitCaller, GitLogin
-from rpcserver.domain.login_failures import LoginFailures
-from rpcserver.domain.pushes import (
-    RepositoryBusy,
-    RepositoryGone,
-    after_push,
-    confirm_repository,
-    push_rules,
-    take_push_lock,
-)
 from rpcserver.domain.repositories import store_for
-from rpcserver.domain.scopes import Scopes
-from rpcserver.domain.serving import Outcome, RepoRef, anonymous, decide
 from rpcserver.vcs.git import hooks, http_backend
 from rpcserver.vcs.git.command import Git
+from rpcserver.vcs.model import PushRules
+from rpcserver.web.vcs_http import NOT_FOUND, Admitted, Gate, Streamed, text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
@@ -57,11 +35,6 @@ UPLOAD_PACK, RECEIVE_PACK = "git-upload-pack", "git-receive-pack"
 INFO_REFS = "info/refs"
 _ENDINGS = (INFO_REFS, UPLOAD_PACK, RECEIVE_PACK)
 ADMIN_PREFIX = "/_admin"
-#: The one body of every 404: a repository that is absent and one that is hidden look alike.
-NOT_FOUND = "Repository not found\n"
-AUTH_REQUIRED = "Authentication required\n"
-#: Headers of git's answer the HTTP server sets itself.
-_HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive"})
 
 
 def git_route(path: str) -> tuple[str, str] | None:
@@ -78,14 +51,12 @@ def git_route(path: str) -> tuple[str, str] | None:
 
 
 class GitHttp:
-    """The WSGI app of the smart-HTTP paths (``web.app`` routes them here)."""
+    """The WSGI app of the smart-HTTP paths (``web.app`` routes them here); who the client
+    is and what it may do is ``gate``'s (``web.vcs_http``, shared with hg)."""
 
-    def __init__(self, config: Config, db: Database, failures: LoginFailures,
-                 keys: KeyLookup) -> None:
+    def __init__(self, config: Config, gate: Gate) -> None:
         self.config = config
-        self.db = db
-        self.failures = failures
-        self.login = GitLogin(db, keys, config.password_cache_seconds)
+        self.gate = gate
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -94,67 +65,38 @@ class GitHttp:
             response = self.respond(request)
         except DBAPIError:
             log.exception("git request %s failed on the database", request.path)
-            response = _text(503, "Database unavailable, try again\n")
+            response = text(503, "Database unavailable, try again\n")
         if isinstance(response, Response):
             return response(environ, start_response)
         return response(start_response)
 
-    def respond(self, request: Request) -> Response | _Streamed:
+    def respond(self, request: Request) -> Response | Streamed:
         route = git_route(request.path)
         if route is None:
-            return _text(404, NOT_FOUND)
+            return text(404, NOT_FOUND)
         name, ending = route
         if ending == INFO_REFS:
             if request.method != "GET":
-                return _text(405, "info/refs takes GET\n", Allow="GET")
+                return text(405, "info/refs takes GET\n", Allow="GET")
             service = request.args.get("service")
             if service not in (UPLOAD_PACK, RECEIVE_PACK):
-                return _text(403, "Only git's smart HTTP is served: "
-                                  "?service=git-upload-pack or git-receive-pack\n")
+                return text(403, "Only git's smart HTTP is served: "
+                                 "?service=git-upload-pack or git-receive-pack\n")
         else:
             if request.method != "POST":
-                return _text(405, f"{ending} takes POST\n", Allow="POST")
+                return text(405, f"{ending} takes POST\n", Allow="POST")
             service = ending
         push = service == RECEIVE_PACK
-        username, secret = _credentials(request)
-        subjects = [f"address {request.remote_addr}"]
-        if username:
-            subjects.append(f"user {username}")
-        try:
-            self.failures.check(subjects)
-        except TooManyFailures as exc:
-            return _text(429, exc.text + "\n",
-                         **{"Retry-After": exc.text.split(" in ")[1].removesuffix(" s")})
-        caller: GitCaller | None = None
-        if secret is not None:
-            try:
-                caller = self.login.authenticate(username, secret, request.remote_addr)
-            except InvalidApiKey as exc:
-                self.failures.record(subjects)
-                log.warning("refused git request from %s: %s", request.remote_addr,
-                            exc.reason)
-                return _unauthorized("Invalid credentials\n")
-        with self.db.reading() as conn:
-            user: Actor | None = None
-            scopes: Scopes | None = None
-            if caller is not None:
-                user, scopes = caller.actor, caller.scopes
-            elif self.config.anonymous_clone:
-                user = anonymous(conn)
-            decision = decide(conn, user, scopes, name, push=push)
-        if decision.outcome is not Outcome.ALLOWED:
-            if caller is None:
-                return _unauthorized(AUTH_REQUIRED)
-            if decision.outcome is Outcome.HIDDEN:
-                return _text(404, NOT_FOUND)
-            return _text(403, f"You may not push to `{name}`\n")
-        repo = decision.repo
-        if repo is None:  # an allowed decision always names its repository
-            return _text(404, NOT_FOUND)
+        admitted = self.gate.admit(request, name, push=push)
+        if isinstance(admitted, Response):
+            return admitted
+        repo, caller = admitted.repo, admitted.caller
+        if repo.repo_type != "git":
+            return text(404, f"`{repo.name}` is an {repo.repo_type} repository, not git\n")
         length = request.content_length if request.method == "POST" else None
         if length is not None and length > self.config.max_push_bytes:
-            return _text(413, f"Request body too large (at most {self.config.max_push_bytes} "
-                              "bytes)\n")
+            return text(413, f"Request body too large (at most {self.config.max_push_bytes} "
+                             "bytes)\n")
         cgi = http_backend.CgiRequest(
             method=request.method, path_info=f"/{repo.name}/{ending}",
             query=request.query_string.decode("latin-1"),
@@ -166,12 +108,12 @@ class GitHttp:
         config = [("http.getanyfile", "false"), ("http.uploadpack", "true"),
                   ("http.receivepack", "true" if push else "false")]
         if push and ending == RECEIVE_PACK and caller is not None:
-            return self._push(request, cgi, repo, decision.level, caller, config)
+            return self._push(request, cgi, admitted, config)
         return self._run(request, cgi, config)
 
     def _run(self, request: Request, cgi: http_backend.CgiRequest,
              config: list[tuple[str, str]], env: dict[str, str] | None = None
-             ) -> Response | _Streamed:
+             ) -> Response | Streamed:
         try:
             answer = http_backend.run(self._git(), self.config.repos_root, cgi,
                                       request.environ["wsgi.input"] if cgi.method == "POST"
@@ -180,118 +122,20 @@ class GitHttp:
                                       stall=self.config.git_timeout)
         except (http_backend.CgiError, OSError) as exc:
             log.error("git http-backend for %s failed: %s", cgi.path_info, exc)
-            return _text(500, "git failed\n")
-        return _Streamed(answer)
+            return text(500, "git failed\n")
+        return Streamed(answer)
 
-    def _push(self, request: Request, cgi: http_backend.CgiRequest, repo: RepoRef,
-              level: Level, caller: GitCaller,
-              config: list[tuple[str, str]]) -> Response | _Streamed:
-        """receive-pack under the repository's lock, so that a push waits for a running
-        pull, rename or delete, with the server's own hooks and the caller's push rules
-        (``domain.pushes``, docs/push-rules.md); the cache and the push log follow."""
-        try:
-            lock = take_push_lock(self.config, repo.id)
-        except RepositoryBusy as exc:
-            log.warning("push to %s: %s", repo.name, exc.text)
-            return _text(503, f"{exc.text}\n")
+    def _push(self, request: Request, cgi: http_backend.CgiRequest, admitted: Admitted,
+              config: list[tuple[str, str]]) -> Response | Streamed:
+        """receive-pack under the repository's lock (``Gate.push``), with the server's own
+        hooks and the caller's push rules (docs/push-rules.md)."""
         store = store_for(self.config)
-        store.ensure()
-        scratch = Path(tempfile.mkdtemp(prefix="push-", dir=store.internal / "tmp"))
-        record = scratch / "record"
 
-        def done() -> None:
-            shutil.rmtree(scratch, ignore_errors=True)
-            lock.release()
+        def run(rules: PushRules, record: Path) -> Response | Streamed:
+            return self._run(request, cgi, config,
+                             hooks.push_environment(store, rules, record))
 
-        try:
-            confirm_repository(self.db, repo.id, repo.name)
-            rules = push_rules(self.config, caller.actor, level)
-            result = self._run(request, cgi, config,
-                               hooks.push_environment(store, rules, record))
-        except RepositoryGone:
-            done()
-            return _text(404, NOT_FOUND)
-        except BaseException:
-            done()
-            raise
-        if not isinstance(result, _Streamed):
-            done()
-            return result
-
-        def finished(returncode: int | None) -> None:
-            try:
-                after_push(self.config, self.db, repo.id, hooks.read_record(record),
-                           caller.actor)
-            except Exception:
-                log.exception("after the push to %s", repo.name)
-            finally:
-                done()
-
-        result.on_close = finished
-        return result
+        return self.gate.push(admitted, run)
 
     def _git(self) -> Git:
         return Git.find(self.config.git_timeout, self.config.git_stall_timeout)
-
-
-class _Streamed:
-    """git's answer as a WSGI iterable: read from git as the server sends it."""
-
-    def __init__(self, answer: http_backend.BackendAnswer) -> None:
-        self.answer = answer
-        self.on_close: object = None
-
-    def __call__(self, start_response: StartResponse) -> Iterable[bytes]:
-        headers = [(k, v) for k, v in self.answer.headers if k.lower() not in _HOP_BY_HOP]
-        start_response(self.answer.status, headers)
-        return _Body(self)
-
-
-class _Body:
-    def __init__(self, streamed: _Streamed) -> None:
-        self.streamed = streamed
-        self.closed = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.streamed.answer)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        answer = self.streamed.answer
-        try:
-            answer.close()
-        finally:
-            callback = self.streamed.on_close
-            if callable(callback):
-                callback(answer.returncode)
-
-
-def _credentials(request: Request) -> tuple[str | None, str | None]:
-    """(username, secret) of an ``Authorization: Basic`` header, (None, key) of a Bearer
-    one, (None, None) without."""
-    value = request.headers.get("Authorization", "")
-    scheme, _, rest = value.strip().partition(" ")
-    rest = rest.strip()
-    if scheme.lower() == "bearer" and rest:
-        return None, rest
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = binascii.a2b_base64(rest, strict_mode=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None, ""
-    username, _, secret = decoded.partition(":")
-    return username, secret
-
-
-def _unauthorized(body: str) -> Response:
-    return _text(401, body, **{"WWW-Authenticate": 'Basic realm="rpcserver"'})
-
-
-def _text(status: int, body: str, **headers: str) -> Response:
-    response = Response(body, status=status, mimetype="text/plain")
-    for key, value in headers.items():
-        response.headers[key] = value
-    return response

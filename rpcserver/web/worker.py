@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import resource
 import time
 from dataclasses import dataclass
@@ -30,9 +31,12 @@ from waitress.server import create_server
 from waitress.utilities import RequestEntityTooLarge
 
 from rpcserver.web.git_http import RECEIVE_PACK, git_route
+from rpcserver.web.hg_http import hg_route
 
 log = logging.getLogger(__name__)
 
+#: An hg push's query: its body is a bundle, up to ``max_push_bytes``.
+HG_PUSH = re.compile(r"(?:^|[&;])cmd=unbundle(?:$|[&;])")
 #: How long one turn of the event loop may wait; the heartbeat and shutdown checks run per turn.
 LOOP_TIMEOUT = 1.0
 #: File descriptors a worker keeps beside its connections (database, git pipes, logs).
@@ -44,10 +48,11 @@ class _OversizeAware(HTTPRequestParser):
     are in, without its body, and closes the connection after the answer; refuses a request
     framed twice.
 
-    The limit is the API's (``max_body_bytes``) except for git's smart HTTP (``web.git_http``),
-    whose pushes may be up to ``max_push_bytes``; a push without credentials is held to the
-    API's limit (it will be refused anyway). The app then answers ``Request body too large``
-    in the JSON envelope (API.md §1 row 3), or git's 401/413, instead of waitress's
+    The limit is the API's (``max_body_bytes``) except for git's smart HTTP (``web.git_http``)
+    and hg's ``?cmd=unbundle`` (``web.hg_http``), whose pushes may be up to
+    ``max_push_bytes``; a push without credentials is held to the API's limit (it will be
+    refused anyway). The app then answers ``Request body too large`` in the JSON envelope
+    (API.md §1 row 3), or git's and hg's 401/413, instead of waitress's
     plain-text 413, and no worker buffers a body it would refuse.
     """
 
@@ -57,10 +62,16 @@ class _OversizeAware(HTTPRequestParser):
     channel: _ApiChannel | None = None
 
     def _limit(self) -> int:
-        route = git_route(getattr(self, "path", "") or "")
+        path = getattr(self, "path", "") or ""
+        route = git_route(path)
         if route is None:
-            return self.body_limit
-        if route[1] == RECEIVE_PACK and not self.headers.get("AUTHORIZATION"):
+            query = getattr(self, "query", "") or ""
+            if hg_route(path, query) is None or not HG_PUSH.search(query):
+                return self.body_limit
+            pushing = True  # hg's unbundle carries the changesets
+        else:
+            pushing = route[1] == RECEIVE_PACK
+        if pushing and not self.headers.get("AUTHORIZATION"):
             return self.body_limit
         return self.push_limit
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rpcserver.vcs.git import hook
 from rpcserver.vcs.model import PushRules, RefUpdate
+from rpcserver.vcs.push_record import read_record
 from rpcserver.vcs.store import Store
 
 __all__ = ["PushRules", "RefUpdate", "ensure_hooks", "push_environment", "read_record"]
@@ -90,18 +91,3 @@ def push_environment(store: Store, rules: PushRules, record: Path,
     env[hook.RULES_ENV] = json.dumps(dataclasses.asdict(rules))
     env[hook.RECORD_ENV] = str(record)
     return env
-
-
-def read_record(record: Path) -> list[RefUpdate]:
-    """The updates git applied, as ``post-receive`` wrote them; none when it did not run
-    (nothing was applied, or the push was refused)."""
-    try:
-        text = record.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    updates = []
-    for line in text.splitlines():
-        if line.strip():
-            item = json.loads(line)
-            updates.append(RefUpdate(ref=item["ref"], old=item["old"], new=item["new"]))
-    return updates

@@ -137,10 +137,16 @@ class Hg:
             raise HgError(command, code, scrub(err or out, redact))
         return out
 
-    def _environment(self, network: bool, pins: Iterable[str]) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
+        """The environment every hg of ours runs in (``_base_environment``, ``HGRCPATH`` our
+        hgrc files); for programs started elsewhere (``hgweb``)."""
         env = dict(_base_environment())
         env["HGRCPATH"] = os.pathsep.join(
             str(p) for p in (self.hgrc, self.extra_hgrc) if p is not None)
+        return env
+
+    def _environment(self, network: bool, pins: Iterable[str]) -> dict[str, str]:
+        env = self.environment()
         if network:
             env["RPCSERVER_HG_STALL"] = str(self.stall_timeout or self.timeout)
             env["RPCSERVER_HG_PINS"] = " ".join(pins)
