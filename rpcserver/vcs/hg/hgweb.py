@@ -62,9 +62,12 @@ def classify(query: str, headers: Iterable[tuple[str, str]]) -> str:
         raise UnknownCommand(command)
     if command != "batch":
         return "pull"
-    pieces = sorted(((int(k.rsplit("-", 1)[1]), v) for k, v in headers
-                     if re.fullmatch(r"X-HgArg-\d{1,4}", k, re.I)))
-    header_args = parse_qsl("".join(v for _n, v in pieces), keep_blank_values=True)
+    pieces = {k.lower(): v for k, v in headers if re.fullmatch(r"X-HgArg-\d{1,4}", k, re.I)}
+    joined, number = [], 1
+    while f"x-hgarg-{number}" in pieces:  # as hgweb joins them: from 1 to the first gap
+        joined.append(pieces[f"x-hgarg-{number}"])
+        number += 1
+    header_args = parse_qsl("".join(joined), keep_blank_values=True)
     kind = "pull"
     for key, value in [*params, *header_args]:
         if key != "cmds":
