@@ -15,16 +15,12 @@ from rpcserver.db.database import Database
 from rpcserver.db.models import ApiKey
 from rpcserver.domain.context import Deferred
 from rpcserver.domain.key_format import KEY_LENGTH, is_key_shaped, new_api_key
+from tests.answers import ok
 from tests.conftest import ApiUser, Rpc
 
 INVALID = "Invalid API key"
 RECORD_KEYS = ["key_id", "description", "key_suffix", "created_on", "last_used_on", "expires",
                "scopes", "ip_ranges", "revoked", "username"]
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
 
 
 def err(answer: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import pytest
 from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from tests import gitremotes
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (
     Blackhole,
@@ -56,16 +57,6 @@ def silent() -> Iterator[Blackhole]:
 
 def silent_url(hole: Blackhole, transport: str) -> str:
     return f"{transport}://127.0.0.1:{hole.port}/x"
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 @pytest.mark.parametrize("transport", ["git", "http"])

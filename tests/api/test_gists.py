@@ -19,6 +19,7 @@ from rpcserver.db.database import Database
 from rpcserver.db.models import Gist, User
 from rpcserver.domain.auth import issue_api_key
 from rpcserver.domain.gists import ALPHABET, MAX_FILE_BYTES, MAX_FILES, MAX_TOTAL_BYTES
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import leftovers
 
@@ -32,16 +33,6 @@ def config(config: Config) -> Config:
     """Room for the size bounds: the body bound would otherwise refuse them first."""
     return dataclasses.replace(config, max_body_bytes=32 * 1024 * 1024,
                                public_url="https://code.example.org")
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def gist_dir(config: Config, access_id: str) -> Path:

@@ -16,6 +16,7 @@ import pytest
 from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from tests import hgremotes
+from tests.answers import err, ok
 from tests.conftest import Rpc
 from tests.gitremotes import Blackhole, api_caller, free_port, leftovers
 from tests.hgremotes import HgServe, HgUpstream, hg, hg_snapshot
@@ -27,16 +28,6 @@ hg_served = hgremotes.hg_served
 @pytest.fixture
 def config(config: Config) -> Config:
     return dataclasses.replace(config, clone_uri_allow_private_hosts=True)
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def repo_dir(config: Config, name: str) -> Path:

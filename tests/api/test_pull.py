@@ -18,6 +18,7 @@ from werkzeug.test import Client
 from rpcserver.core.config import Config
 from rpcserver.db.database import Database
 from tests import gitremotes
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (
     GitDaemon,
@@ -47,16 +48,6 @@ def config(config: Config) -> Config:
 
 def caller(db: Database, config: Config, key: str) -> Callable[..., dict[str, Any]]:
     return api_caller(config, db, key)
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def repo_dir(config: Config, name: str) -> Path:

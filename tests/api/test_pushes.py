@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -34,19 +33,10 @@ from rpcserver.domain.pushes import (
 )
 from rpcserver.domain.repositories import store_for
 from rpcserver.vcs.git.hooks import PushRules, RefUpdate, read_record
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import git
 from tests.pushing import ZERO, Pusher
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def actor(db: Database, username: str) -> Actor:

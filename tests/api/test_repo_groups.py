@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rpcserver.core.config import Config
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import leftovers, on_disk
 
@@ -20,16 +20,6 @@ GROUP_KEYS = ["group_id", "group_name", "group_description", "parent_group", "re
 @pytest.fixture
 def config(config: Config) -> Config:
     return dataclasses.replace(config, clone_uri_allow_private_hosts=True)
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def dirs(config: Config) -> list[str]:

@@ -10,17 +10,8 @@ from sqlalchemy import delete
 
 from rpcserver.db.database import Database
 from rpcserver.db.models import UserUserGroupPerm
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def members(rpc: Rpc, method: str, **args: Any) -> dict[str, str]:

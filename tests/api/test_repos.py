@@ -14,6 +14,7 @@ import pytest
 from rpcserver.api.repos import MAX_REVISION_NAMES
 from rpcserver.core.config import Config
 from tests import gitremotes
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (
     GitDaemon,
@@ -41,16 +42,6 @@ REPO_KEYS = ["repo_id", "repo_name", "repo_type", "clone_uri", "private", "creat
 @pytest.fixture
 def config(config: Config) -> Config:
     return dataclasses.replace(config, clone_uri_allow_private_hosts=True)
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None, answer["result"]
-    return str(answer["error"])
 
 
 def root(config: Config) -> Path:

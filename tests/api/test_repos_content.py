@@ -13,6 +13,7 @@ import pytest
 
 from rpcserver.core.config import Config
 from tests import gitremotes
+from tests.answers import err, ok
 from tests.conftest import ApiUser, Rpc
 from tests.gitremotes import (
     GitDaemon,
@@ -55,16 +56,6 @@ def repo(rpc: Rpc, history: Upstream, daemon: GitDaemon) -> str:
     answer = rpc("create_repo", repo_name="h", clone_uri=daemon.url("hist"))
     assert answer["error"] is None, answer["error"]
     return "h"
-
-
-def ok(answer: dict[str, Any]) -> Any:
-    assert answer["error"] is None, answer["error"]
-    return answer["result"]
-
-
-def err(answer: dict[str, Any]) -> str:
-    assert answer["result"] is None
-    return str(answer["error"])
 
 
 # -- changesets ----------------------------------------------------------------------------
