@@ -11,23 +11,19 @@ the client is authenticated and authorized (``web.vcs_http.Gate``, shared with h
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
-from rpcserver.core.config import Config
 from rpcserver.domain.repositories import store_for
 from rpcserver.vcs.git import hooks, http_backend
 from rpcserver.vcs.git.command import Git
 from rpcserver.vcs.model import PushRules
-from rpcserver.web.vcs_http import NOT_FOUND, Admitted, Gate, Streamed, text
+from rpcserver.web.vcs_http import NOT_FOUND, Admitted, Streamed, VcsApp, text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +46,11 @@ def git_route(path: str) -> tuple[str, str] | None:
     return None
 
 
-class GitHttp:
-    """The WSGI app of the smart-HTTP paths (``web.app`` routes them here); who the client
-    is and what it may do is ``gate``'s (``web.vcs_http``, shared with hg)."""
+class GitHttp(VcsApp):
+    """The WSGI app of the smart-HTTP paths; who the client is and what it may do is
+    ``gate``'s (``web.vcs_http``, shared with hg)."""
 
-    def __init__(self, config: Config, gate: Gate) -> None:
-        self.config = config
-        self.gate = gate
-
-    def __call__(self, environ: WSGIEnvironment,
-                 start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        try:
-            response = self.respond(request)
-        except DBAPIError:
-            log.exception("git request %s failed on the database", request.path)
-            response = text(503, "Database unavailable, try again\n")
-        if isinstance(response, Response):
-            return response(environ, start_response)
-        return response(start_response)
+    kind = "git"
 
     def respond(self, request: Request) -> Response | Streamed:
         route = git_route(request.path)

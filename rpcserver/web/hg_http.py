@@ -19,10 +19,9 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.config import Config
@@ -33,13 +32,12 @@ from rpcserver.vcs.hg.backend import HgBackend
 from rpcserver.vcs.hg.command import Hg, HgMissing
 from rpcserver.vcs.model import PushRules
 from rpcserver.web.git_http import ADMIN_PREFIX
-from rpcserver.web.vcs_http import Admitted, Gate, Streamed
+from rpcserver.web.vcs_http import Admitted, Gate, Streamed, VcsApp
 from rpcserver.web.vcs_http import text as plain_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -64,26 +62,18 @@ def text(status: int, body: str, **headers: str) -> Response:
     return response
 
 
-class HgHttp:
-    """The WSGI app of hg's wire-protocol requests (``web.app`` routes them here)."""
+class HgHttp(VcsApp):
+    """The WSGI app of hg's wire-protocol requests."""
+
+    kind = "hg"
 
     def __init__(self, config: Config, gate: Gate,
                  find_hg: Callable[[], Hg] | None = None) -> None:
-        self.config = config
-        self.gate = gate
+        super().__init__(config, gate)
         self.find_hg = find_hg or (lambda: HgBackend(vcs_settings(config)).hg)
 
-    def __call__(self, environ: WSGIEnvironment,
-                 start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        try:
-            response = self.respond(request)
-        except DBAPIError:
-            log.exception("hg request %s failed on the database", request.path)
-            response = text(503, "Database unavailable, try again\n")
-        if isinstance(response, Response):
-            return response(environ, start_response)
-        return response(start_response)
+    def text(self, status: int, body: str) -> Response:
+        return text(status, body)
 
     def respond(self, request: Request) -> Response | Streamed:
         query = request.query_string.decode("latin-1")

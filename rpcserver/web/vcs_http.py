@@ -20,8 +20,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request, Response
 
 from rpcserver.core.config import Config
@@ -47,7 +48,7 @@ from rpcserver.vcs.model import PushRules
 from rpcserver.vcs.push_record import read_record
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,37 @@ class Gate:
 
         result.on_close = finished
         return result
+
+
+class VcsApp:
+    """What the git and hg WSGI apps share: the request handed to ``respond``, and a database
+    that fails meanwhile answered 503 (``web.app`` routes each kind to its app)."""
+
+    #: The kind of client, for the log.
+    kind: ClassVar[str]
+
+    def __init__(self, config: Config, gate: Gate) -> None:
+        self.config = config
+        self.gate = gate
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.respond(request)
+        except DBAPIError:
+            log.exception("%s request %s failed on the database", self.kind, request.path)
+            response = self.text(503, "Database unavailable, try again\n")
+        if isinstance(response, Response):
+            return response(environ, start_response)
+        return response(start_response)
+
+    def respond(self, request: Request) -> Response | Streamed:
+        raise NotImplementedError
+
+    def text(self, status: int, body: str) -> Response:
+        """A plain-text answer as this kind of client reads one."""
+        return text(status, body)
 
 
 class Streamed:
