@@ -16,12 +16,12 @@ import statistics
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.in_process import timed
 from tests.databases import scratch_database
 from tests.server_process import ServerProcess, free_port
 
@@ -103,12 +103,6 @@ def serve_baseline(root: Path) -> tuple[str, Any]:
                            max_request_body_size=4 * 1024 ** 3)
     threading.Thread(target=server.run, daemon=True).start()
     return f"http://127.0.0.1:{port}", server
-
-
-def timed(action: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:

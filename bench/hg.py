@@ -31,11 +31,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rpcserver.core.config import Config
-from rpcserver.db import migrations
-from rpcserver.db.database import Database
-from rpcserver.domain.bootstrap import create_first_admin, seed_default_user
-from tests.gitremotes import GIT, GitDaemon, Upstream, api_caller, git_env, running
+from bench.in_process import in_process_api, timed
+from tests.gitremotes import GIT, GitDaemon, Upstream, git_env, running
 from tests.hgremotes import HgServe, hg
 
 CACHE = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -77,12 +74,6 @@ def cached_remote(total: int) -> Path:
     return path
 
 
-def timed(action: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
 class Pair:
     """Timings of the server (``ours``) and of its baseline, run alternately."""
 
@@ -111,55 +102,38 @@ def bench(args: argparse.Namespace, base: Path) -> tuple[list[Pair], list[Pair]]
     remotes.mkdir()
     hg("clone", "--noupdate", "--quiet", "-r", nodes[args.changesets - 1], "--", str(cache),
        str(served))
-    db_url = f"sqlite:///{base / 'bench.db'}"
-    db = Database.connect(db_url)
-    migrations.upgrade(db.engine)
-    with db.transaction(write=True) as session:
-        seed_default_user(session)
-        key = create_first_admin(session, "admin", "admin@example.com")
-    config = Config.load(env={"RPCSERVER_DATABASE_URL": db_url,
-                              "RPCSERVER_REPOS_ROOT": str(base / "repos"),
-                              "RPCSERVER_CLONE_URI_ALLOW_PRIVATE_HOSTS": "true"})
-    call = api_caller(config, db, key)
-
-    def ok(method: str, **kw: Any) -> Any:
-        answer = call(method, **kw)
-        if answer["error"] is not None:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-    plain_root = base / "plain"
-    plain_root.mkdir()
-    pulls = []
-    with running(HgServe(served)) as server:
-        url = server.url
-        first = Pair(f"`pull`, first ({args.changesets} changesets)", "`hg pull`")
-        for run in range(args.runs):
-            name = f"hg-first-{run}"
-            ok("create_repo", repo_name=name, repo_type="hg")
-            plain = plain_root / name
-            hg("init", str(plain))
-            first.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
-                      partial(hg, "pull", "--quiet", url, repo=plain))
-        pulls.append(first)
-        name, plain = "hg-first-0", plain_root / "hg-first-0"
-        incremental = Pair(f"`pull`, incremental (+{args.incremental})", "`hg pull`")
-        for run in range(args.runs):
-            grown = nodes[args.changesets + (run + 1) * args.incremental - 1]
-            hg("pull", "--quiet", "-r", grown, "--", str(cache), repo=served)
-            incremental.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
+    with in_process_api(base) as (_config, ok):
+        plain_root = base / "plain"
+        plain_root.mkdir()
+        pulls = []
+        with running(HgServe(served)) as server:
+            url = server.url
+            first = Pair(f"`pull`, first ({args.changesets} changesets)", "`hg pull`")
+            for run in range(args.runs):
+                name = f"hg-first-{run}"
+                ok("create_repo", repo_name=name, repo_type="hg")
+                plain = plain_root / name
+                hg("init", str(plain))
+                first.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
+                          partial(hg, "pull", "--quiet", url, repo=plain))
+            pulls.append(first)
+            name, plain = "hg-first-0", plain_root / "hg-first-0"
+            incremental = Pair(f"`pull`, incremental (+{args.incremental})", "`hg pull`")
+            for run in range(args.runs):
+                grown = nodes[args.changesets + (run + 1) * args.incremental - 1]
+                hg("pull", "--quiet", "-r", grown, "--", str(cache), repo=served)
+                incremental.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
+                                lambda: hg("pull", "--quiet", url, repo=plain))
+            pulls.append(incremental)
+            nothing = Pair("`pull`, nothing new", "`hg pull`")
+            for run in range(args.runs):
+                nothing.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
                             lambda: hg("pull", "--quiet", url, repo=plain))
-        pulls.append(incremental)
-        nothing = Pair("`pull`, nothing new", "`hg pull`")
-        for run in range(args.runs):
-            nothing.run(run, partial(ok, "pull", repoid=name, clone_uri=url),
-                        lambda: hg("pull", "--quiet", url, repo=plain))
-        pulls.append(nothing)
-    last = ok("get_repo", repoid=name)["last_changeset"]
-    if last["raw_id"] != nodes[args.changesets + extra - 1]:
-        raise RuntimeError("the pulled repository is not at the remote's tip")
-    reads = compare_reads(args, base, ok, name, last["revision"] + 1)
-    db.dispose()
+            pulls.append(nothing)
+        last = ok("get_repo", repoid=name)["last_changeset"]
+        if last["raw_id"] != nodes[args.changesets + extra - 1]:
+            raise RuntimeError("the pulled repository is not at the remote's tip")
+        reads = compare_reads(args, base, ok, name, last["revision"] + 1)
     return pulls, reads
 
 

@@ -18,16 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from rpcserver.core.config import Config
-from rpcserver.db import migrations
-from rpcserver.db.database import Database
-from rpcserver.domain.bootstrap import create_first_admin, seed_default_user
-from tests.gitremotes import GIT, GitDaemon, SmartHttp, Upstream, api_caller, git_env, running
+from bench.in_process import in_process_api, timed
+from tests.gitremotes import GIT, GitDaemon, SmartHttp, Upstream, git_env, running
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
@@ -52,12 +47,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def plain_fetch(url: str, git_dir: Path) -> None:
     subprocess.run([GIT, f"--git-dir={git_dir}", "fetch", "--quiet", "--no-tags", url,
                     *REFSPECS], check=True, env=git_env())
-
-
-def timed(action: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 @dataclasses.dataclass
@@ -85,61 +74,45 @@ def bench(args: argparse.Namespace, base: Path) -> list[Result]:
     upstream.tag("v1", message="release")
     print(f"remote: {upstream.made} commits in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
-    db_url = f"sqlite:///{base / 'bench.db'}"
-    db = Database.connect(db_url)
-    migrations.upgrade(db.engine)
-    with db.transaction(write=True) as session:
-        seed_default_user(session)
-        key = create_first_admin(session, "admin", "admin@example.com")
-    config = Config.load(env={"RPCSERVER_DATABASE_URL": db_url,
-                              "RPCSERVER_REPOS_ROOT": str(base / "repos"),
-                              "RPCSERVER_CLONE_URI_ALLOW_PRIVATE_HOSTS": "true"})
-    call = api_caller(config, db, key)
+    with in_process_api(base) as (_config, ok):
+        def pull(name: str, url: str) -> None:
+            ok("pull", repoid=name, clone_uri=url)
 
-    def ok(method: str, **kw: Any) -> Any:
-        answer = call(method, **kw)
-        if answer["error"] is not None:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
+        def interleaved(result: Result, run: int, name: str, url: str, plain: Path) -> None:
+            """One run of each, the order alternating from run to run."""
+            order = [("pull", partial(pull, name, url)),
+                     ("fetch", partial(plain_fetch, url, plain))]
+            for label, action in order if run % 2 == 0 else reversed(order):
+                (result.pull if label == "pull" else result.fetch).append(timed(action))
 
-    def pull(name: str, url: str) -> None:
-        ok("pull", repoid=name, clone_uri=url)
-
-    def interleaved(result: Result, run: int, name: str, url: str, plain: Path) -> None:
-        """One run of each, the order alternating from run to run."""
-        order = [("pull", partial(pull, name, url)), ("fetch", partial(plain_fetch, url, plain))]
-        for label, action in order if run % 2 == 0 else reversed(order):
-            (result.pull if label == "pull" else result.fetch).append(timed(action))
-
-    results = []
-    with running(GitDaemon(remotes)) as daemon, running(SmartHttp(remotes)) as http:
-        http.delay = args.http_delay
-        urls = {"git": daemon.url("big"), "http": http.url("big")}
-        for transport in args.transports.split(","):
-            url = urls[transport]
-            first = Result(transport, f"first ({upstream.made} commits)", [], [])
-            for run in range(args.runs):
-                name = f"{transport}-first-{run}"
-                ok("create_repo", repo_name=name)
-                plain = base / "plain" / name
-                subprocess.run([GIT, "init", "--bare", "--quiet", str(plain)], check=True,
-                               env=git_env())
-                interleaved(first, run, name, url, plain)
-            results.append(first)
-            name, plain = f"{transport}-first-0", base / "plain" / f"{transport}-first-0"
-            incremental = Result(transport, f"incremental (+{args.incremental})", [], [])
-            for run in range(args.runs):
-                upstream.commit(args.incremental, files=args.files)
-                interleaved(incremental, run, name, url, plain)
-            results.append(incremental)
-            nothing = Result(transport, "nothing new", [], [])
-            for run in range(args.runs):
-                interleaved(nothing, run, name, url, plain)
-            results.append(nothing)
-            last = ok("get_repo", repoid=name)["last_changeset"]
-            if last["raw_id"] != upstream.ref("master"):
-                raise RuntimeError("the pulled repository is not at the remote's tip")
-    db.dispose()
+        results = []
+        with running(GitDaemon(remotes)) as daemon, running(SmartHttp(remotes)) as http:
+            http.delay = args.http_delay
+            urls = {"git": daemon.url("big"), "http": http.url("big")}
+            for transport in args.transports.split(","):
+                url = urls[transport]
+                first = Result(transport, f"first ({upstream.made} commits)", [], [])
+                for run in range(args.runs):
+                    name = f"{transport}-first-{run}"
+                    ok("create_repo", repo_name=name)
+                    plain = base / "plain" / name
+                    subprocess.run([GIT, "init", "--bare", "--quiet", str(plain)], check=True,
+                                   env=git_env())
+                    interleaved(first, run, name, url, plain)
+                results.append(first)
+                name, plain = f"{transport}-first-0", base / "plain" / f"{transport}-first-0"
+                incremental = Result(transport, f"incremental (+{args.incremental})", [], [])
+                for run in range(args.runs):
+                    upstream.commit(args.incremental, files=args.files)
+                    interleaved(incremental, run, name, url, plain)
+                results.append(incremental)
+                nothing = Result(transport, "nothing new", [], [])
+                for run in range(args.runs):
+                    interleaved(nothing, run, name, url, plain)
+                results.append(nothing)
+                last = ok("get_repo", repoid=name)["last_changeset"]
+                if last["raw_id"] != upstream.ref("master"):
+                    raise RuntimeError("the pulled repository is not at the remote's tip")
     return results
 
 
